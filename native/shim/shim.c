@@ -256,11 +256,20 @@ static int forward_trap(greg_t *g, int kind)
 
    lock_io();
    fd = sim_connection();
+   if (fd >= 0 && send_all(fd, hdr, sizeof hdr) != 0) {
+      /* The simulator restarted since the last trap (tests restart it on
+       * the same path): nothing of this frame was taken, so reconnect once. */
+      drop_connection();
+      fd = sim_connection();
+      if (fd >= 0 && send_all(fd, hdr, sizeof hdr) != 0) {
+         drop_connection();
+         fd = -1;
+      }
+   }
    if (fd < 0) {
       goto out;
    }
-   if (send_all(fd, hdr, sizeof hdr) != 0 ||
-       (out_len > 0 && send_all(fd, (const void *)g[REG_RSI], out_len) != 0)) {
+   if (out_len > 0 && send_all(fd, (const void *)g[REG_RSI], out_len) != 0) {
       /* A short frame desynchronises the stream: start over next time. */
       drop_connection();
       goto out;
