@@ -13,4 +13,5 @@ export VMTOOLSD_SIM_SOCKET="$dir/trap.sock"
 export VMTOOLSD_ASSUME_VMWARE=1
 export VMTOOLSD_OVT_ROOT="$root/.cache/ovt/root"
 export LD_PRELOAD="$root/build/Release/vmtoolsd_trap_shim.so"
-exec npx --no-install mocha --timeout 30000 --reporter spec "dist/test/**/*.test.js" "$@"
+if [ $# -eq 0 ]; then set -- "dist/test/**/*.test.js"; fi
+exec npx --no-install mocha --timeout 30000 --reporter spec "$@"

@@ -1,0 +1,452 @@
+// addon.cc -- node-addon-api bindings for the channel layer.
+//
+// Thin on purpose: argument validation and defaults live in
+// src/native/index.ts. Every call is synchronous on the JS thread: one
+// native call does one whole RPC (send + receive), because a thread-pool hop
+// costs far more than the backdoor exits themselves.
+//
+// State is per addon instance (Napi::Addon, stored as instance data), so the
+// module can be loaded in worker threads; the backdoor call counters are
+// process-wide by nature and live in backdoor.c.
+
+#include <napi.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "backdoor/backdoor.h"
+#include "backdoor/message.h"
+#include "backdoor/rpcout.h"
+#include "vsock/vsock.h"
+
+namespace {
+
+class VmtoolsAddon;
+
+const char *StageName(rpcout_stage s) {
+  switch (s) {
+    case RPCOUT_STAGE_OPEN: return "open";
+    case RPCOUT_STAGE_SEND: return "send";
+    case RPCOUT_STAGE_RECEIVE: return "receive";
+    case RPCOUT_STAGE_FORMAT: return "format";
+    case RPCOUT_STAGE_CLOSE: return "close";
+    default: return nullptr;
+  }
+}
+
+// Builds the JS error for a native failure: an instance of the class
+// registered with setErrorClass (ChannelError in index.ts) when there is one,
+// else a plain Error; both carry the stable `code`.
+Napi::Error MakeError(Napi::Env env, const vmt_error &e, rpcout_stage stage = RPCOUT_STAGE_NONE);
+
+// Bytes of a Buffer / Uint8Array argument (index.ts guarantees the type).
+struct Bytes {
+  const uint8_t *data;
+  size_t len;
+};
+
+Bytes GetBytes(const Napi::CallbackInfo &info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray()) {
+    throw Napi::TypeError::New(info.Env(), "expected a Buffer or Uint8Array");
+  }
+  auto arr = info[i].As<Napi::TypedArray>();
+  if (arr.TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "expected a Buffer or Uint8Array");
+  }
+  auto u8 = arr.As<Napi::Uint8Array>();
+  return Bytes{u8.Data(), u8.ByteLength()};
+}
+
+Napi::Value BufferOf(Napi::Env env, const uint8_t *p, size_t n) {
+  return Napi::Buffer<uint8_t>::Copy(env, p, n);
+}
+
+Napi::Object RpcResult(Napi::Env env, const rpcout_result &res) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", Napi::Boolean::New(env, res.ok != 0));
+  o.Set("reply", BufferOf(env, res.reply, res.reply_len));
+  return o;
+}
+
+uint64_t GetU64(const Napi::CallbackInfo &info, size_t i) {
+  Napi::Value v = info[i];
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (v.IsNumber()) {
+    return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Channel: one backdoor message channel (RPCI or TCLO)
+
+class Channel : public Napi::ObjectWrap<Channel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Channel",
+                       {
+                           InstanceMethod<&Channel::Open>("open"),
+                           InstanceMethod<&Channel::Send>("send"),
+                           InstanceMethod<&Channel::Receive>("receive"),
+                           InstanceMethod<&Channel::Close>("close"),
+                           InstanceMethod<&Channel::Rpc>("rpc"),
+                           InstanceMethod<&Channel::TcloPoll>("tcloPoll"),
+                           InstanceMethod<&Channel::Info>("info"),
+                           InstanceMethod<&Channel::SetCookieForTesting>("setCookieForTesting"),
+                       });
+  }
+
+  explicit Channel(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Channel>(info) {
+    msg_init(&ch_);
+  }
+
+  // A channel garbage-collected while open still gives its host slot back
+  // (the host allows 128 channels in all, channel.md §3.3).
+  ~Channel() override { msg_close(&ch_, nullptr); }
+
+ private:
+  // open(protocolNumber, forceLowBandwidth)
+  void Open(const Napi::CallbackInfo &info) {
+    uint32_t proto = info[0].As<Napi::Number>().Uint32Value();
+    bool force_lb = info[1].ToBoolean();
+    vmt_error err;
+    if (msg_open(&ch_, proto, force_lb, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_OPEN);
+    }
+  }
+
+  void Send(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    vmt_error err;
+    if (msg_send(&ch_, b.data, b.len, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_SEND);
+    }
+  }
+
+  Napi::Value Receive(const Napi::CallbackInfo &info) {
+    const uint8_t *p;
+    size_t n;
+    int present;
+    vmt_error err;
+    if (msg_receive(&ch_, &p, &n, &present, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_RECEIVE);
+    }
+    return present ? BufferOf(info.Env(), p, n) : info.Env().Null();
+  }
+
+  void Close(const Napi::CallbackInfo &info) {
+    vmt_error err;
+    if (msg_close(&ch_, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_CLOSE);
+    }
+  }
+
+  Napi::Value Rpc(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    rpcout_result res;
+    vmt_error err;
+    if (rpcout_send(&ch_, b.data, b.len, &res, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, res.failed);
+    }
+    return RpcResult(info.Env(), res);
+  }
+
+  Napi::Value TcloPoll(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    const uint8_t *p;
+    size_t n;
+    int present;
+    vmt_error err;
+    if (tclo_poll(&ch_, b.data, b.len, &p, &n, &present, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err);
+    }
+    return present ? BufferOf(info.Env(), p, n) : info.Env().Null();
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("open", Napi::Boolean::New(env, ch_.is_open != 0));
+    o.Set("protocol", Napi::String::New(env, ch_.proto ? msg_proto_name(ch_.proto) : ""));
+    o.Set("id", Napi::Number::New(env, ch_.id));
+    o.Set("cookie", Napi::Boolean::New(env, ch_.has_cookie != 0));
+    o.Set("forceLowBandwidth", Napi::Boolean::New(env, ch_.force_lb != 0));
+    return o;
+  }
+
+  // Tests only: make the next calls present a cookie the host never issued.
+  void SetCookieForTesting(const Napi::CallbackInfo &info) {
+    ch_.cookie_high = info[0].As<Napi::Number>().Uint32Value();
+    ch_.cookie_low = info[1].As<Napi::Number>().Uint32Value();
+  }
+
+  vmt_channel ch_;
+};
+
+// ---------------------------------------------------------------------------
+// VsockChannel: RPCI over AF_VSOCK, or over an injected fd in tests
+
+class VsockChannel : public Napi::ObjectWrap<VsockChannel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "VsockChannel",
+                       {
+                           InstanceMethod<&VsockChannel::Connect>("connect"),
+                           InstanceMethod<&VsockChannel::AdoptFd>("adoptFd"),
+                           InstanceMethod<&VsockChannel::Rpc>("rpc"),
+                           InstanceMethod<&VsockChannel::Close>("close"),
+                           InstanceMethod<&VsockChannel::Info>("info"),
+                       });
+  }
+
+  explicit VsockChannel(const Napi::CallbackInfo &info) : Napi::ObjectWrap<VsockChannel>(info) {
+    vsock_init(&v_);
+  }
+
+  ~VsockChannel() override { vsock_close(&v_); }
+
+ private:
+  // connect(port, privileged, fastClose, timeoutMs)
+  void Connect(const Napi::CallbackInfo &info) {
+    unsigned port = info[0].As<Napi::Number>().Uint32Value();
+    bool privileged = info[1].ToBoolean();
+    vmt_error err;
+    if (vsock_connect(&v_, port, privileged, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_OPEN);
+    }
+    v_.fast_close = info[2].ToBoolean();
+    v_.timeout_ms = info[3].As<Napi::Number>().Int32Value();
+  }
+
+  // adoptFd(fd, fastClose, timeoutMs): the channel owns fd from now on.
+  void AdoptFd(const Napi::CallbackInfo &info) {
+    vsock_from_fd(&v_, info[0].As<Napi::Number>().Int32Value());
+    v_.fast_close = info[1].ToBoolean();
+    v_.timeout_ms = info[2].As<Napi::Number>().Int32Value();
+  }
+
+  Napi::Value Rpc(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    rpcout_result res;
+    vmt_error err;
+    if (vsock_rpc(&v_, b.data, b.len, &res, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, res.failed);
+    }
+    return RpcResult(info.Env(), res);
+  }
+
+  void Close(const Napi::CallbackInfo &) { vsock_close(&v_); }
+
+  Napi::Value Info(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("open", Napi::Boolean::New(env, v_.fd >= 0));
+    o.Set("privileged", Napi::Boolean::New(env, v_.privileged != 0));
+    o.Set("localPort", v_.local_port == VSOCK_PORT_ANY ? env.Null()
+                                                        : Napi::Number::New(env, v_.local_port));
+    o.Set("fastClose", Napi::Boolean::New(env, v_.fast_close != 0));
+    return o;
+  }
+
+  vmt_vsock v_;
+};
+
+// ---------------------------------------------------------------------------
+// The addon instance
+
+class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
+ public:
+  VmtoolsAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceMethod<&VmtoolsAddon::Detect>("detect"),
+        InstanceMethod<&VmtoolsAddon::LowBandwidth>("lowBandwidth"),
+        InstanceMethod<&VmtoolsAddon::RpcOneShot>("rpcOneShot"),
+        InstanceMethod<&VmtoolsAddon::Stats>("stats"),
+        InstanceMethod<&VmtoolsAddon::ResetStats>("resetStats"),
+        InstanceMethod<&VmtoolsAddon::SocketPair>("socketpair"),
+        InstanceMethod<&VmtoolsAddon::SetErrorClass>("setErrorClass"),
+        InstanceMethod<&VmtoolsAddon::EncodePacket>("encodePacket"),
+        InstanceMethod<&VmtoolsAddon::ConnectUnixForTesting>("connectUnixForTesting"),
+        InstanceValue("Channel", Channel::Init(env), napi_enumerable),
+        InstanceValue("VsockChannel", VsockChannel::Init(env), napi_enumerable),
+    });
+  }
+
+  Napi::FunctionReference error_class;
+
+ private:
+  Napi::Value Detect(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    bd_detect_result r;
+    bd_detect(&r);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("vmware", Napi::Boolean::New(env, r.vmware != 0));
+    o.Set("cpuidVendor", Napi::String::New(env, r.cpuid_vendor));
+    o.Set("hypervisorPresent", Napi::Boolean::New(env, r.hypervisor_present != 0));
+    o.Set("backdoorVersion", r.backdoor_version ? Napi::Value(Napi::Number::New(env, r.backdoor_version))
+                                                : env.Null());
+    o.Set("vmxType", Napi::Number::New(env, r.vmx_type));
+    o.Set("overridden", Napi::Boolean::New(env, r.overridden != 0));
+    o.Set("probed", Napi::Boolean::New(env, r.probed != 0));
+    o.Set("probeFaulted", Napi::Boolean::New(env, r.probe_faulted != 0));
+    return o;
+  }
+
+  // lowBandwidth(rbx, rcx, rdx, rsi, rdi): EAX is always the magic and
+  // DX.lo16 always the LB port -- anything else would fault even on VMware.
+  Napi::Value LowBandwidth(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!bd_available()) {
+      vmt_error err;
+      vmt_fail(&err, VMT_NOT_VMWARE, "no VMware backdoor: not running on a VMware hypervisor");
+      throw MakeError(env, err);
+    }
+    bd_regs r;
+    r.rax = BDOOR_MAGIC;
+    r.rbx = GetU64(info, 0);
+    r.rcx = GetU64(info, 1);
+    r.rdx = (GetU64(info, 2) & ~static_cast<uint64_t>(0xFFFF)) | BDOOR_PORT;
+    r.rsi = GetU64(info, 3);
+    r.rdi = GetU64(info, 4);
+    bd_lb_call(&r);
+
+    Napi::Object o = Napi::Object::New(env);
+    const uint64_t regs[6] = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi};
+    static const char *const names32[6] = {"eax", "ebx", "ecx", "edx", "esi", "edi"};
+    static const char *const names64[6] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi"};
+    for (int i = 0; i < 6; i++) {
+      o.Set(names32[i], Napi::Number::New(env, static_cast<uint32_t>(regs[i])));
+      o.Set(names64[i], Napi::BigInt::New(env, regs[i]));
+    }
+    return o;
+  }
+
+  // rpcOneShot(request, forceLowBandwidth)
+  Napi::Value RpcOneShot(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    rpcout_result res;
+    vmt_error err;
+    if (rpcout_send_one(b.data, b.len, info[1].ToBoolean(), &res, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, res.failed);
+    }
+    Napi::Object o = RpcResult(info.Env(), res);
+    free(res.owned);
+    return o;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    static const char *const types[BD_STATS_MSG_TYPES] = {
+        "OPEN", "SENDSIZE", "SENDPAYLOAD", "RECVSIZE", "RECVPAYLOAD", "RECVSTATUS", "CLOSE", "OTHER"};
+    bd_stats s;
+    bd_stats_get(&s);
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object by_cmd = Napi::Object::New(env);
+    for (uint32_t c = 0; c < BD_STATS_CMDS; c++) {
+      if (s.lb_by_cmd[c] != 0) {
+        by_cmd.Set(c, Napi::Number::New(env, static_cast<double>(s.lb_by_cmd[c])));
+      }
+    }
+    Napi::Object by_type = Napi::Object::New(env);
+    for (int t = 0; t < BD_STATS_MSG_TYPES; t++) {
+      by_type.Set(types[t], Napi::Number::New(env, static_cast<double>(s.lb_message_by_type[t])));
+    }
+    o.Set("lb", Napi::Number::New(env, static_cast<double>(s.lb_total)));
+    o.Set("lbByCommand", by_cmd);
+    o.Set("lbOtherCommands", Napi::Number::New(env, static_cast<double>(s.lb_other)));
+    o.Set("lbMessage", by_type);
+    o.Set("hbOut", Napi::Number::New(env, static_cast<double>(s.hb_out)));
+    o.Set("hbIn", Napi::Number::New(env, static_cast<double>(s.hb_in)));
+    o.Set("total", Napi::Number::New(env, static_cast<double>(s.lb_total + s.hb_out + s.hb_in)));
+    return o;
+  }
+
+  void ResetStats(const Napi::CallbackInfo &) { bd_stats_reset(); }
+
+  // socketpair() -> [fd, fd]: a connected AF_UNIX stream pair for tests.
+  Napi::Value SocketPair(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      vmt_error err;
+      vmt_fail(&err, VMT_IO, "socketpair: %s", strerror(errno));
+      err.sys_errno = errno;
+      throw MakeError(env, err);
+    }
+    Napi::Array a = Napi::Array::New(env, 2);
+    a.Set(0u, Napi::Number::New(env, fds[0]));
+    a.Set(1u, Napi::Number::New(env, fds[1]));
+    return a;
+  }
+
+  // connectUnixForTesting(path) -> fd: a stream to the simulator's stand-in
+  // for CID 0 port 976, to drive VsockChannel.fromFd end to end.
+  Napi::Value ConnectUnixForTesting(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    struct sockaddr_un addr;
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    vmt_error err;
+    if (path.size() >= sizeof addr.sun_path) {
+      vmt_fail(&err, VMT_IO, "UNIX socket path too long: %s", path.c_str());
+      throw MakeError(env, err);
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) != 0) {
+      int e = errno;
+      if (fd >= 0) close(fd);
+      vmt_fail(&err, VMT_IO, "connect %s: %s", path.c_str(), strerror(e));
+      err.sys_errno = e;
+      throw MakeError(env, err);
+    }
+    return Napi::Number::New(env, fd);
+  }
+
+  // encodePacket(type, payload|null, fastClose) -> Buffer: the exact bytes
+  // vsock_rpc writes (§6.3), for framing tests and the TCLO-over-vsock work.
+  Napi::Value EncodePacket(const Napi::CallbackInfo &info) {
+    int64_t type = info[0].As<Napi::Number>().Int64Value();
+    bool has_payload = info[1].IsTypedArray();
+    Bytes b{nullptr, 0};
+    if (has_payload) b = GetBytes(info, 1);
+    bool fast_close = info[2].ToBoolean();
+    size_t n = guestrpc_packet_size(has_payload, b.len, fast_close);
+    auto out = Napi::Buffer<uint8_t>::New(info.Env(), n);
+    guestrpc_packet_encode(out.Data(), type, has_payload, b.data, b.len, fast_close);
+    return out;
+  }
+
+  void SetErrorClass(const Napi::CallbackInfo &info) {
+    error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  }
+};
+
+Napi::Error MakeError(Napi::Env env, const vmt_error &e, rpcout_stage stage) {
+  Napi::String message = Napi::String::New(env, e.message);
+  Napi::String code = Napi::String::New(env, vmt_status_name(e.code));
+  VmtoolsAddon *addon = env.GetInstanceData<VmtoolsAddon>();
+  Napi::Object err;
+  if (addon != nullptr && !addon->error_class.IsEmpty()) {
+    err = addon->error_class.New({message, code});
+  } else {
+    err = Napi::Error::New(env, e.message).Value();
+  }
+  err.Set("code", code);
+  if (e.sys_errno != 0) err.Set("errno", Napi::Number::New(env, e.sys_errno));
+  if (const char *s = StageName(stage)) err.Set("stage", Napi::String::New(env, s));
+  return Napi::Error(env, err);
+}
+
+}  // namespace
+
+NODE_API_ADDON(VmtoolsAddon)

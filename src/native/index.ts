@@ -1,0 +1,345 @@
+/**
+ * Typed front of the native channel layer (build/Release/vmtools_native.node).
+ *
+ * Split of work: this module validates arguments and fills defaults; the
+ * addon trusts what it gets and does one whole operation per synchronous
+ * call (a thread-pool hop would cost ~100× a backdoor exit). Native failures
+ * surface as ChannelError with a stable `code`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {
+  BackdoorStats,
+  ChannelErrorCode,
+  DetectResult,
+  LowBandwidthResult,
+  NativeBinding,
+  NativeChannel,
+  NativeChannelInfo,
+  NativeVsockChannel,
+  NativeVsockInfo,
+  RpcReply,
+  RpcStage,
+} from './native';
+
+export type {
+  BackdoorStats,
+  ChannelErrorCode,
+  DetectResult,
+  LowBandwidthResult,
+  NativeChannelInfo as ChannelInfo,
+  NativeVsockInfo as VsockInfo,
+  RpcReply,
+  RpcStage,
+};
+
+/** channel.md §3.3 */
+export const RPCI_PROTOCOL_NUM = 0x49435052;
+export const TCLO_PROTOCOL_NUM = 0x4f4c4354;
+export const GUESTMSG_MAX_IN_SIZE = 65536;
+/** channel.md §6.1 */
+export const GUESTRPC_TCLO_VSOCK_PORT = 975;
+export const GUESTRPC_RPCI_VSOCK_PORT = 976;
+/** channel.md §6.3 */
+export const GUESTRPCPKT_TYPE_DATA = 1;
+export const GUESTRPCPKT_TYPE_PING = 2;
+
+export type Protocol = 'RPCI' | 'TCLO';
+
+const PROTOCOL_NUMBERS: Record<Protocol, number> = { RPCI: RPCI_PROTOCOL_NUM, TCLO: TCLO_PROTOCOL_NUM };
+
+const ERROR_CODES: readonly ChannelErrorCode[] = [
+  'NOT_VMWARE',
+  'CHANNEL_CLOSED',
+  'HOST_REFUSED',
+  'CHECKPOINT_LIMIT',
+  'TOO_LARGE',
+  'PROTOCOL',
+  'NO_MEMORY',
+  'NOT_OPEN',
+  'IO',
+  'TIMEOUT',
+];
+
+/** A failure of the channel layer. `code` is stable; `message` says what, where and the host status. */
+export class ChannelError extends Error {
+  readonly code: ChannelErrorCode;
+  /** Which step of an RPC failed (set by the addon when it knows). */
+  stage?: RpcStage;
+  /** errno of the failed socket call, for code 'IO'. */
+  errno?: number;
+
+  constructor(message: string, code: ChannelErrorCode) {
+    super(message);
+    this.name = 'ChannelError';
+    this.code = ERROR_CODES.includes(code) ? code : 'PROTOCOL';
+  }
+}
+
+export function isChannelError(e: unknown, code?: ChannelErrorCode): e is ChannelError {
+  return e instanceof ChannelError && (code === undefined || e.code === code);
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+let binding: NativeBinding | undefined;
+
+/** Where the addon may be: from dist/src/native (compiled) or src/native (ts-node). */
+function candidatePaths(): string[] {
+  const fromEnv = process.env.VMTOOLSD_NATIVE_PATH;
+  const rel = path.join('build', 'Release', 'vmtools_native.node');
+  const out = fromEnv ? [fromEnv] : [];
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    out.push(path.join(dir, rel));
+    dir = path.dirname(dir);
+  }
+  return out;
+}
+
+/** The raw binding, loaded on first use (importing this module never throws). */
+export function native(): NativeBinding {
+  if (binding === undefined) {
+    const found = candidatePaths().find((p) => fs.existsSync(p));
+    if (found === undefined) {
+      throw new Error(`vmtools_native.node not found (looked in ${candidatePaths().join(', ')}); run \`npx node-gyp rebuild\``);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const b = require(found) as NativeBinding;
+    b.setErrorClass(ChannelError);
+    binding = b;
+  }
+  return binding;
+}
+
+// ---------------------------------------------------------------------------
+// Validation helpers
+
+export type Bytes = Uint8Array | string;
+
+/** Strings are sent as UTF-8 bytes, exactly (no NUL added: add '\0' yourself where open-vm-tools does, §4.1). */
+function toBytes(v: Bytes, what: string): Uint8Array {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v instanceof Uint8Array) return v;
+  throw new TypeError(`${what} must be a Buffer, Uint8Array or string`);
+}
+
+function checkBool(v: unknown, what: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new TypeError(`${what} must be a boolean`);
+  return v;
+}
+
+function checkInt(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${what} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+function checkReg(v: unknown, what: string): number | bigint {
+  if (v === undefined) return 0;
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) throw new RangeError(`${what} must fit in 64 unsigned bits`);
+    return v;
+  }
+  return checkInt(v, what, 0, 0xffffffff);
+}
+
+// ---------------------------------------------------------------------------
+// Backdoor: detection, raw LB calls, counters
+
+/** Runs VMware detection (channel.md §1) now; never crashes off VMware. */
+export function detect(): DetectResult {
+  return native().detect();
+}
+
+/**
+ * Registers for one raw LB call (GETVERSION, GETTIME* …). EAX is always the
+ * magic and DX.lo16 the LB port; `edx` may carry EDX.hi16. Numbers are 32-bit
+ * register values; pass a bigint where a full 64-bit register matters.
+ */
+export interface LowBandwidthRegs {
+  /** ECX: ECX.lo16 = command number, ECX.hi16 = sub-command. */
+  ecx: number | bigint;
+  ebx?: number | bigint;
+  edx?: number | bigint;
+  esi?: number | bigint;
+  edi?: number | bigint;
+}
+
+/** One LB `in` with the given registers; unused inputs are zero. Throws NOT_VMWARE without a backdoor. */
+export function lowBandwidth(regs: LowBandwidthRegs): LowBandwidthResult {
+  if (typeof regs !== 'object' || regs === null) throw new TypeError('regs must be an object');
+  if (regs.ecx === undefined) throw new TypeError('regs.ecx (the command) is required');
+  return native().lowBandwidth(
+    checkReg(regs.ebx, 'ebx'),
+    checkReg(regs.ecx, 'ecx'),
+    checkReg(regs.edx, 'edx'),
+    checkReg(regs.esi, 'esi'),
+    checkReg(regs.edi, 'edi'),
+  );
+}
+
+/** Process-wide backdoor call counters (every LB/HB instruction this process issued). */
+export function stats(): BackdoorStats {
+  return native().stats();
+}
+
+export function resetStats(): void {
+  native().resetStats();
+}
+
+// ---------------------------------------------------------------------------
+// Backdoor message channels
+
+const EMPTY = Buffer.alloc(0);
+
+export interface OpenOptions {
+  /** Ignore the host's HB offer and move 4 bytes per LB call. */
+  forceLowBandwidth?: boolean;
+}
+
+/**
+ * One backdoor message channel. Not for concurrent use (one per owner); the
+ * host allows 128 channels in all, so close() what you open (a collected
+ * object closes its channel too).
+ */
+export class Channel {
+  private readonly n: NativeChannel;
+
+  constructor() {
+    this.n = new (native().Channel)();
+  }
+
+  /** OPEN a channel of `protocol` (channel.md §3.4); reopens if already open. */
+  open(protocol: Protocol, opts: OpenOptions = {}): this {
+    const num = PROTOCOL_NUMBERS[protocol];
+    if (num === undefined) throw new TypeError(`protocol must be 'RPCI' or 'TCLO', got ${String(protocol)}`);
+    this.n.open(num, checkBool(opts.forceLowBandwidth, 'forceLowBandwidth'));
+    return this;
+  }
+
+  /** Send one message (≤ 65536 bytes, else TOO_LARGE without a backdoor call). */
+  send(message: Bytes): void {
+    this.n.send(toBytes(message, 'message'));
+  }
+
+  /** Receive one message; null when the host has none queued. */
+  receive(): Buffer | null {
+    return this.n.receive();
+  }
+
+  /** CLOSE. The channel is closed locally even if the host refuses (then this throws). */
+  close(): void {
+    this.n.close();
+  }
+
+  /** One RPCI request/reply on this open RPCI channel (5 backdoor calls in HB). */
+  rpc(request: Bytes): RpcReply {
+    return this.n.rpc(toBytes(request, 'request'));
+  }
+
+  /** One TCLO poll: send `reply` (empty if none pending), then fetch the next command or null. */
+  tcloPoll(reply: Bytes = EMPTY): Buffer | null {
+    return this.n.tcloPoll(toBytes(reply, 'reply'));
+  }
+
+  get info(): NativeChannelInfo {
+    return this.n.info();
+  }
+
+  get isOpen(): boolean {
+    return this.n.info().open;
+  }
+
+  /** Tests only: present a cookie the host never issued. */
+  setCookieForTesting(cookieHigh: number, cookieLow: number): void {
+    this.n.setCookieForTesting(checkInt(cookieHigh, 'cookieHigh', 0, 0xffffffff), checkInt(cookieLow, 'cookieLow', 0, 0xffffffff));
+  }
+}
+
+/** One-shot RPCI like RpcOut_SendOneRaw / vmware-rpctool: open, send, receive, close (7 calls in HB). */
+export function rpcOneShot(request: Bytes, opts: OpenOptions = {}): RpcReply {
+  return native().rpcOneShot(toBytes(request, 'request'), checkBool(opts.forceLowBandwidth, 'forceLowBandwidth'));
+}
+
+// ---------------------------------------------------------------------------
+// vsock
+
+export interface VsockOptions {
+  /** Set FAST_CLOSE on every request (one-shot use; channel.md §6.3). */
+  fastClose?: boolean;
+  /** How long rpc() waits for a reply; default 30000, -1 = forever. */
+  timeoutMs?: number;
+}
+
+export interface VsockConnectOptions extends VsockOptions {
+  /** Default 976 (RPCI). */
+  port?: number;
+  /** Bind a source port < 1024 first (falls back to unprivileged on EACCES). Default true. */
+  privileged?: boolean;
+}
+
+const DEFAULT_VSOCK_TIMEOUT_MS = 30000;
+
+function checkTimeout(v: unknown): number {
+  if (v === undefined) return DEFAULT_VSOCK_TIMEOUT_MS;
+  return checkInt(v, 'timeoutMs', -1, 0x7fffffff);
+}
+
+/** RPCI over AF_VSOCK: one request packet, one reply packet per rpc() (channel.md §6). */
+export class VsockChannel {
+  private constructor(private readonly n: NativeVsockChannel) {}
+
+  /** Connect to the hypervisor (CID 0). Refused with NOT_VMWARE unless really on VMware. */
+  static connect(opts: VsockConnectOptions = {}): VsockChannel {
+    const n = new (native().VsockChannel)();
+    const port = opts.port === undefined ? GUESTRPC_RPCI_VSOCK_PORT : checkInt(opts.port, 'port', 0, 0xfffffffe);
+    const privileged = opts.privileged === undefined ? true : checkBool(opts.privileged, 'privileged');
+    n.connect(port, privileged, checkBool(opts.fastClose, 'fastClose'), checkTimeout(opts.timeoutMs));
+    return new VsockChannel(n);
+  }
+
+  /** Use an already-connected stream fd (the channel owns and closes it). */
+  static fromFd(fd: number, opts: VsockOptions = {}): VsockChannel {
+    const n = new (native().VsockChannel)();
+    n.adoptFd(checkInt(fd, 'fd', 0, 0x7fffffff), checkBool(opts.fastClose, 'fastClose'), checkTimeout(opts.timeoutMs));
+    return new VsockChannel(n);
+  }
+
+  rpc(request: Bytes): RpcReply {
+    return this.n.rpc(toBytes(request, 'request'));
+  }
+
+  close(): void {
+    this.n.close();
+  }
+
+  get info(): NativeVsockInfo {
+    return this.n.info();
+  }
+}
+
+/** A connected AF_UNIX stream pair, for driving VsockChannel.fromFd in tests. */
+export function socketpair(): [number, number] {
+  return native().socketpair();
+}
+
+/** Tests only: a stream fd connected to the UNIX socket `path` (e.g. the simulator's vsock stand-in). */
+export function connectUnixForTesting(socketPath: string): number {
+  if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError('path must be a non-empty string');
+  return native().connectUnixForTesting(socketPath);
+}
+
+/** The exact bytes of a GuestRPC DataMap packet (channel.md §6.3). */
+export function encodePacket(type: number, payload: Bytes | null, fastClose = false): Buffer {
+  return native().encodePacket(
+    checkInt(type, 'type', -0x80000000, 0x7fffffff),
+    payload === null ? null : toBytes(payload, 'payload'),
+    checkBool(fastClose, 'fastClose'),
+  );
+}

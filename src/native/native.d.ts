@@ -1,0 +1,168 @@
+/**
+ * The whole surface of build/Release/vmtools_native.node, in one place.
+ *
+ * The addon is deliberately thin: it trusts its arguments (src/native/index.ts
+ * validates them and fills defaults) and does one whole operation per call,
+ * synchronously, on the calling thread. Failures throw the class registered
+ * with setErrorClass (ChannelError), or a plain Error before that, carrying a
+ * stable `code` (ChannelErrorCode).
+ */
+
+/** Stable error codes (native/backdoor/message.h `vmt_status`). */
+export type ChannelErrorCode =
+  | 'NOT_VMWARE' // no backdoor here (or a real vsock connect refused off VMware)
+  | 'CHANNEL_CLOSED' // host status had CLOSED, or the vsock peer hung up
+  | 'HOST_REFUSED' // host status lacked SUCCESS: bad cookie, unknown channel, …
+  | 'CHECKPOINT_LIMIT' // more than 16 consecutive checkpoint restarts
+  | 'TOO_LARGE' // request > 65536 bytes (no backdoor call made) or reply > 64 MiB
+  | 'PROTOCOL' // host broke the protocol: EDX.hi16, reply prefix, DataMap
+  | 'NO_MEMORY'
+  | 'NOT_OPEN' // the local channel object is not open
+  | 'IO' // vsock: a socket call failed (see errno)
+  | 'TIMEOUT'; // vsock: no reply in time
+
+/** RPC step that failed, on errors from rpc()/rpcOneShot()/open()/send()/receive()/close(). */
+export type RpcStage = 'open' | 'send' | 'receive' | 'format' | 'close';
+
+export interface DetectResult {
+  /** GETVERSION answered with magic and protocol version 6 (channel.md §1). */
+  vmware: boolean;
+  /** CPUID leaf 0x40000000 EBX‖ECX‖EDX, '' when CPUID.1:ECX[31] is clear. */
+  cpuidVendor: string;
+  /** CPUID.1:ECX[31]. */
+  hypervisorPresent: boolean;
+  /** GETVERSION EAX, null when the probe failed or did not run. */
+  backdoorVersion: number | null;
+  /** GETVERSION ECX (0 unset, 1 Express, 2 ESX, 3 GSX, 4 Workstation, 5 ACE). */
+  vmxType: number;
+  /** VMTOOLSD_ASSUME_VMWARE=1 made the probe run despite a non-VMware vendor. */
+  overridden: boolean;
+  /** The guarded backdoor probe (touch + GETVERSION) was executed. */
+  probed: boolean;
+  /** ... and faulted (SIGSEGV/SIGILL caught): no backdoor on this machine. */
+  probeFaulted: boolean;
+}
+
+/** Registers after an LB call: 32-bit views as numbers, full registers as bigints. */
+export interface LowBandwidthResult {
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+  esi: number;
+  edi: number;
+  rax: bigint;
+  rbx: bigint;
+  rcx: bigint;
+  rdx: bigint;
+  rsi: bigint;
+  rdi: bigint;
+}
+
+export interface RpcReply {
+  /** The host's reply began with "1 " (success) rather than "0 ". */
+  ok: boolean;
+  /** Bytes after the 2-byte prefix, trailing NULs stripped (channel.md §4.2). */
+  reply: Buffer;
+}
+
+/** Process-wide backdoor call counters (native/backdoor/backdoor.c). */
+export interface BackdoorStats {
+  /** LB `in` calls, all commands. */
+  lb: number;
+  /** LB calls by command number (ECX.lo16); only non-zero entries. */
+  lbByCommand: Record<number, number>;
+  /** LB calls with a command number ≥ 128. */
+  lbOtherCommands: number;
+  /** LB MESSAGE (30) calls by message type (channel.md §3.1). */
+  lbMessage: {
+    OPEN: number;
+    SENDSIZE: number;
+    SENDPAYLOAD: number;
+    RECVSIZE: number;
+    RECVPAYLOAD: number;
+    RECVSTATUS: number;
+    CLOSE: number;
+    OTHER: number;
+  };
+  /** HB `rep outsb` (guest→host). */
+  hbOut: number;
+  /** HB `rep insb` (host→guest). */
+  hbIn: number;
+  /** lb + hbOut + hbIn. */
+  total: number;
+}
+
+export interface NativeChannelInfo {
+  open: boolean;
+  protocol: 'RPCI' | 'TCLO' | 'unknown-protocol' | '';
+  /** Host channel id (EDX.hi16 of OPEN). */
+  id: number;
+  /** The OPEN with the cookie flag was accepted. */
+  cookie: boolean;
+  forceLowBandwidth: boolean;
+}
+
+export interface NativeChannel {
+  /** OPEN (cookie flag first, once more without). Closes a previous channel first. */
+  open(protocolNumber: number, forceLowBandwidth: boolean): void;
+  /** One message guest→host (channel.md §3.5). */
+  send(message: Uint8Array): void;
+  /** One message host→guest, or null when none is queued (§3.6). */
+  receive(): Buffer | null;
+  /** CLOSE; the object is closed afterwards even when this throws. */
+  close(): void;
+  /** RPCI send + receive + §4.2 validation; reopens and retries once on failure. */
+  rpc(request: Uint8Array): RpcReply;
+  /** TCLO: send `reply` (may be empty), then receive the next command or null. */
+  tcloPoll(reply: Uint8Array): Buffer | null;
+  info(): NativeChannelInfo;
+  /** Tests only: present a cookie the host never issued on later calls. */
+  setCookieForTesting(cookieHigh: number, cookieLow: number): void;
+}
+
+export interface NativeVsockInfo {
+  open: boolean;
+  privileged: boolean;
+  /** Source port bound for a privileged channel, else null. */
+  localPort: number | null;
+  fastClose: boolean;
+}
+
+export interface NativeVsockChannel {
+  /** Connect to CID 0 `port` (channel.md §6.2). Refused (NOT_VMWARE) unless the real CPUID says VMware and no simulator is configured. */
+  connect(port: number, privileged: boolean, fastClose: boolean, timeoutMs: number): void;
+  /** Adopt an already-connected stream fd (owned and closed by the channel). */
+  adoptFd(fd: number, fastClose: boolean, timeoutMs: number): void;
+  /** One DATA packet written, one packet read, payload validated like §4.2. */
+  rpc(request: Uint8Array): RpcReply;
+  close(): void;
+  info(): NativeVsockInfo;
+}
+
+export interface NativeBinding {
+  /** Runs the detection of channel.md §1 now (≤ 2 LB calls, guarded). */
+  detect(): DetectResult;
+  /** One raw LB call; EAX = magic and DX.lo16 = 0x5658 are forced. Throws NOT_VMWARE without a backdoor. */
+  lowBandwidth(
+    rbx: number | bigint,
+    rcx: number | bigint,
+    rdx: number | bigint,
+    rsi: number | bigint,
+    rdi: number | bigint,
+  ): LowBandwidthResult;
+  /** RpcOut_SendOneRaw: open, send, receive, close. */
+  rpcOneShot(request: Uint8Array, forceLowBandwidth: boolean): RpcReply;
+  stats(): BackdoorStats;
+  resetStats(): void;
+  /** A connected AF_UNIX stream pair (close-on-exec), for tests. */
+  socketpair(): [number, number];
+  /** Tests only: a connected AF_UNIX stream fd to `path` (the simulator's vsock stand-in). */
+  connectUnixForTesting(path: string): number;
+  /** The exact bytes of a GuestRPC DataMap packet (channel.md §6.3). */
+  encodePacket(type: number, payload: Uint8Array | null, fastClose: boolean): Buffer;
+  /** Error class the addon instantiates as `new ctor(message, code)`. */
+  setErrorClass(ctor: new (message: string, code: ChannelErrorCode) => Error): void;
+  Channel: new () => NativeChannel;
+  VsockChannel: new () => NativeVsockChannel;
+}
