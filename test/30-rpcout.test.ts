@@ -1,15 +1,11 @@
 /**
  * RPCI request/reply and the TCLO poll primitive (channel.md §4–5, §3.7
- * call counts), and vmware-rpctool, checked differentially against
- * open-vm-tools 12.2's own binary running under the same shim + simulator.
+ * call counts). vmware-rpctool is checked in 50-rpctool-differential.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as nat from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
-import { REPO_ROOT, RPCTOOL, describeUnderShim, pieces, sleep, startSim, testBytes } from './helpers/native-env';
+import { describeUnderShim, pieces, sleep, startSim, testBytes } from './helpers/native-env';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -37,15 +33,6 @@ function expectCode(fn: () => unknown, code: nat.ChannelErrorCode, message?: Reg
     return e;
   }
   assert.fail(`expected ${code}`);
-}
-
-/** open-vm-tools' own vmware-rpctool, unpacked by scripts/setup.sh (never installed). */
-function referenceRpctool(): string | null {
-  const roots = [process.env.VMTOOLSD_OVT_ROOT, path.join(REPO_ROOT, '.cache', 'ovt', 'root'), '/tmp/ovt/root'];
-  for (const r of roots) {
-    if (r && fs.existsSync(path.join(r, 'usr', 'bin', 'vmware-rpctool'))) return path.join(r, 'usr', 'bin', 'vmware-rpctool');
-  }
-  return null;
 }
 
 describeUnderShim(__filename, 'RPCI and TCLO over the backdoor (simulator)', function () {
@@ -225,93 +212,5 @@ describeUnderShim(__filename, 'RPCI and TCLO over the backdoor (simulator)', fun
       console.log(`      µs: LB call ${r.lbGetVersion.toFixed(1)}, RPC HB ${r.rpcHb.toFixed(1)} (5 calls), RPC LB ${r.rpcLb.toFixed(1)} (11 calls), one-shot HB ${r.oneShotHb.toFixed(1)} (7 calls)`);
       assert.ok(r.rpcHb < r.rpcLb, 'HB is cheaper than LB');
     });
-  });
-
-  // -------------------------------------------------------------------------
-  describe('vmware-rpctool', () => {
-    const reference = referenceRpctool();
-
-    function run(bin: string, args: string[], extraEnv: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-      const isRef = bin !== RPCTOOL;
-      // Ours honours VMTOOLSD_ASSUME_VMWARE; the reference gets a VMwareVMware
-      // CPUID through the shim's cpuid patching instead (docs/simulator-protocol.md).
-      const env = {
-        ...process.env,
-        ...sim.env({ preload: true, assumeVmware: !isRef, cpuidPatch: isRef ? ['vmware-rpctool'] : [] }),
-        ...extraEnv,
-      };
-      if (isRef) delete env.VMTOOLSD_ASSUME_VMWARE;
-      const r = spawnSync(bin, args, { env, encoding: 'latin1', timeout: 20000 });
-      return { status: r.status, stdout: r.stdout, stderr: r.stderr.split(bin).join('<argv0>') };
-    }
-
-    before(function () {
-      if (!fs.existsSync(RPCTOOL)) this.skip();
-    });
-
-    it('prints the result, exit 0; "0 " → stderr, exit 1; usage; 2 + 7 backdoor calls', async () => {
-      await sim.client.resetCounters();
-      assert.deepEqual(run(RPCTOOL, [Q]), { status: 0, stdout: 'bar\n', stderr: '' });
-      const c = await sim.client.getCounters();
-      assert.equal(c.total, 9, 'GETVERSION ×2 (touch + version) and a 7-call one-shot');
-      assert.deepEqual(run(RPCTOOL, ['info-get guestinfo.nope']), { status: 1, stdout: '', stderr: 'No value found\n' });
-      const usage = 'rpctool syntax:\n\n  -h | --help\tprint usage.\n  rpctool <text>\tsend <text> as an RPC command.\n';
-      assert.deepEqual(run(RPCTOOL, []), { status: 1, stdout: '', stderr: usage });
-      assert.deepEqual(run(RPCTOOL, ['--help']), { status: 0, stdout: '', stderr: usage });
-    });
-
-    const cases: Array<{ name: string; args: string[]; setup?: () => Promise<void>; teardown?: () => Promise<void> }> = [
-      { name: 'no argument', args: [] },
-      { name: 'success', args: [Q] },
-      { name: 'failure reply', args: ['info-get guestinfo.nope'] },
-      { name: 'unknown command', args: ['bogus'] },
-      { name: 'empty text', args: [''] },
-      { name: '-h prefix', args: ['-hello'] },
-      { name: '--help prefix', args: ['--helpful'] },
-      { name: 'extra arguments ignored', args: [Q, 'more'] },
-      { name: 'log (empty result)', args: ['log hello from rpctool'] },
-      {
-        name: 'reply with an embedded NUL',
-        args: ['test.nul'],
-        setup: () => sim.client.setCannedReply('test.nul', Buffer.from('1 before\0after')),
-      },
-      { name: 'malformed reply', args: ['test.bad'], setup: () => sim.client.setCannedReply('test.bad', 'X') },
-      { name: 'host denies HB', args: [Q], setup: () => sim.client.setHb(false) },
-      { name: 'cookie refused (old host)', args: [Q], setup: () => sim.client.setRefuseCookieOpen(true) },
-      {
-        name: 'MESSAGE unavailable (open fails → "NULL")',
-        args: [Q],
-        setup: async () => void (await sim.client.disableCommand(30)),
-        teardown: async () => void (await sim.client.disableCommand(30, false)),
-      },
-      { name: 'request over 64 KiB', args: ['x'.repeat(70000)] },
-    ];
-
-    for (const c of cases) {
-      it(`matches open-vm-tools 12.2's binary: ${c.name}`, async function () {
-        if (!reference) this.skip();
-        const results = [];
-        for (const bin of [RPCTOOL, reference as string]) {
-          await c.setup?.();
-          await sim.client.resetCounters();
-          try {
-            const out = run(bin, c.args);
-            const counters = await sim.client.getCounters();
-            results.push({ ...out, message: counters.message, commands: counters.commands });
-          } finally {
-            await c.teardown?.();
-            await sim.client.setConfig({ hb: true, refuseCookieOpen: false });
-          }
-        }
-        const [ours, theirs] = results;
-        if (c.name === 'request over 64 KiB') {
-          // Same output; we refuse before the backdoor, they learn it from SENDSIZE.
-          assert.deepEqual({ ...ours, message: 0, commands: 0 }, { ...theirs, message: 0, commands: 0 });
-          assert.equal(ours.stderr, 'RpcOut: Unable to send the RPCI command\n');
-          return;
-        }
-        assert.deepEqual(ours, theirs);
-      });
-    }
   });
 });
