@@ -220,10 +220,8 @@ export class TcloRouter {
 
   /** Queues a command; resolves with the guest's next non-empty send on that app's endpoint. */
   send(cmd: Buffer, opts: SendTcloOptions = {}): Promise<Buffer> {
-    if (cmd.length === 0) {
-      // A zero-length receive is how the guest sees "no command" (channel.md §5.1): it would never answer.
-      return Promise.reject(new TcloError('empty TCLO command: the guest takes it for an idle poll'));
-    }
+    // A 0-byte command is delivered as DORECV with length 0 (message-layer tests use it);
+    // an RpcIn guest takes it for "no command" (channel.md §5.1) and will not answer.
     let app: TcloApp;
     if (opts.channel !== undefined) {
       const ep = [...this.endpoints].find((e) => e.id === opts.channel && (!opts.transport || e.transport === opts.transport));
