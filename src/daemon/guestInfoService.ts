@@ -1,0 +1,60 @@
+/**
+ * Plugs the guestInfo service (src/services/guestinfo) into the daemon.
+ *
+ * One change from the reference (core-services.md §8.1, reference-figures.md
+ * §10): the first full report goes out right after `reset`, not 30 s after
+ * start, because Packer, `govc vm.ip` and `linuxkit run vcenter -waitForIP`
+ * wait for the IP. After that the reference's intervals apply.
+ */
+import {
+  buildGuestInfoConfig,
+  GuestInfoConfig,
+  GuestInfoService,
+  GuestInfoSources,
+} from '../services/guestinfo';
+import type { RpcSender } from '../rpc/types';
+import type { Logger } from './coreSession';
+import type { DaemonServices } from './daemon';
+
+export type ConfigGetter = (section: string, key: string) => string | undefined;
+
+export function guestInfoServices(opts: {
+  rpc: RpcSender;
+  sources: GuestInfoSources;
+  config: ConfigGetter;
+  log: Logger;
+}): { services: DaemonServices; service: GuestInfoService; reconfigure: () => void } {
+  const build = (): GuestInfoConfig => buildGuestInfoConfig(opts.config, opts.log);
+  const service = new GuestInfoService({ rpc: opts.rpc, sources: opts.sources, config: build(), log: opts.log });
+  return {
+    service,
+    reconfigure: () => service.updateConfig(build()),
+    services: {
+      hooks: [
+        {
+          name: 'guestInfo',
+          onCapabilitiesRegister: () => service.onCapabilitiesRegister(),
+          setOption: (name, value) => void service.handleSetOption(name, value),
+          onReset: () => {
+            service.onReset();
+            service.reportAll();
+          },
+        },
+      ],
+      handlers: service.tcloHandlers(),
+      timers: [
+        { name: 'guestinfo gather', intervalMs: () => service.pollIntervalMs(), run: () => service.tick() },
+        { name: 'guestinfo stats', intervalMs: () => service.statsIntervalMs(), run: () => void service.statsTick() },
+      ],
+    },
+  };
+}
+
+/** Concatenates the contributions of several services, in load order. */
+export function combineServices(...all: DaemonServices[]): DaemonServices {
+  return {
+    hooks: all.flatMap((s) => s.hooks),
+    handlers: Object.assign({}, ...all.map((s) => s.handlers)),
+    timers: all.flatMap((s) => s.timers ?? []),
+  };
+}
