@@ -1,0 +1,196 @@
+/**
+ * `vmtoolsd`: the guest agent's entry point, option-compatible with
+ * open-vm-tools' vmtoolsd where it matters to operators and tools:
+ *
+ *   vmtoolsd [-n vmsvc] [-c tools.conf]     run the system service
+ *   vmtoolsd --cmd "<rpc>"                  send one RPC, print the reply (cloud-init)
+ *
+ * Options the reference has for its plugin loader (-p) are accepted and
+ * ignored: services are built in.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, ToolsConfig } from '../config';
+import { createLogger, RootLogger } from '../log/logger';
+import { detect, DetectResult } from '../native';
+import { RpcOut } from '../rpc/rpcout';
+import type { RpcReply } from '../rpc/types';
+import { LinuxGuestInfoSources } from '../services/guestinfo';
+import { BackdoorOneShotRpci, BackdoorRpci, BackdoorTclo } from '../transport/backdoor';
+import { VsockRpci } from '../transport/vsock';
+import { Daemon } from '../daemon/daemon';
+import { guestInfoServices } from '../daemon/guestInfoService';
+import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
+
+/** cmdLine.c's message when not on VMware (core-services.md §9). */
+const NOT_VMWARE_CMD = 'Unable to send command to VMware hypervisor.';
+
+/** GLib level names as tools.conf [logging] uses them. */
+const LEVELS = ['error', 'critical', 'warning', 'message', 'info', 'debug'] as const;
+
+/** vsock only where the CPU really says VMware: never towards another hypervisor's vsock host. */
+function vsockAllowed(d: DetectResult): boolean {
+  return d.vmware && d.cpuidVendor === 'VMwareVMware' && !d.overridden;
+}
+
+/** One-shot RPC as `vmtoolsd --cmd` sends it: vsock (FAST_CLOSE) first, then the backdoor (channel.md §6.5). */
+function sendOne(text: string, d: DetectResult): RpcReply {
+  const request = Buffer.from(text, 'utf8');
+  const out = new RpcOut({
+    primary: vsockAllowed(d) ? VsockRpci.hypervisor({ fastClose: true }) : undefined,
+    fallback: new BackdoorOneShotRpci(),
+  });
+  try {
+    return out.send(request);
+  } finally {
+    out.stop();
+  }
+}
+
+function runCmd(text: string): number {
+  const d = detect();
+  if (!d.vmware) {
+    process.stderr.write(`${NOT_VMWARE_CMD}\n`);
+    return 1;
+  }
+  let r: RpcReply;
+  try {
+    r = sendOne(text, d);
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  const body = r.reply.toString('utf8');
+  if (r.ok) process.stdout.write(`${body}\n`);
+  else process.stderr.write(`${body}\n`);
+  return r.ok ? 0 : 1;
+}
+
+async function runService(configPath: string, level: string | undefined): Promise<number> {
+  const watcher = new ConfigWatcher({ path: configPath });
+  // The first read never throws: a missing or unreadable file means defaults.
+  const early: string[] = [];
+  watcher.on('warning', (w) => early.push(w.message));
+  const config: ToolsConfig = await watcher.start();
+  const log: RootLogger = createLogger({ service: 'vmsvc', config, levelOverride: level as never });
+  for (const m of early.splice(0)) log.warn(m);
+  watcher.removeAllListeners('warning');
+  watcher.on('warning', (w) => log.warn(w.message));
+
+  const d = detect();
+  if (!d.vmware) {
+    // The reference's main loop never starts off VMware, and it exits 0 (core-services.md §2.1).
+    log.info(`not running in a VMware virtual machine (CPUID vendor "${d.cpuidVendor}"); exiting`);
+    await log.close();
+    watcher.stop();
+    return 0;
+  }
+  log.info(
+    `vmtoolsd-node ${AGENT_VERSION} (tools ${TOOLS_VERSION_STRING}) starting: backdoor version ${d.backdoorVersion}, ` +
+      `VMX type ${d.vmxType}${d.overridden ? ', VMware check overridden (simulator)' : ''}`,
+  );
+
+  const rpc = new RpcOut({
+    primary: vsockAllowed(d) ? VsockRpci.hypervisor() : undefined,
+    fallback: new BackdoorRpci(),
+    onSwitch: (to, why) => log.info(`RPCI over ${to.kind} (${why})`),
+  });
+  const getConfig = (section: string, key: string): string | undefined => watcher.current.get(section, key);
+  let daemon: Daemon | undefined;
+  const gi = guestInfoServices({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    sources: new LinuxGuestInfoSources(),
+    config: getConfig,
+    log: log.child('guestinfo'),
+  });
+  const bool = (section: string, key: string): boolean | undefined => {
+    const v = getConfig(section, key);
+    return v === undefined ? undefined : v === 'true' || v === '1';
+  };
+  daemon = new Daemon({
+    rpc,
+    tclo: new BackdoorTclo(),
+    log,
+    services: gi.services,
+    hideToolsVersion: () => bool('vmtools', 'hide-tools-version') ?? false,
+    disableToolsVersion: () => bool('vmtools', 'disable-tools-version'),
+    onFirstExchange: () => log.info('first TCLO exchange with the host'),
+    onState: (s) => log.debug(`state: ${s}`),
+    onCommand: (cmd, reply, ms) => {
+      if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(cmd.toString('latin1').slice(0, 80))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
+    },
+    onGiveUp: () => void shutdown(1),
+  });
+
+  watcher.on('change', (ev) => {
+    log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
+    log.reconfigure(ev.config);
+    if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
+  });
+
+  let stopping = false;
+  const shutdown = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down');
+    daemon?.stop();
+    watcher.stop();
+    await log.flush(1000);
+    await log.close();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the configuration');
+    void watcher.reload();
+  });
+
+  daemon.start();
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  const args = await yargs(argv)
+    .scriptName('vmtoolsd')
+    .usage(
+      '$0 [options]\n\n' +
+        'The vmtoolsd-node guest agent: tells VMware that tools are running, reports guest ' +
+        'information and serves the host\'s requests over the backdoor and vsock channels.',
+    )
+    .option('name', { alias: 'n', type: 'string', default: 'vmsvc', describe: 'Service name; only "vmsvc" (the system service) is provided' })
+    .option('config', { alias: 'c', type: 'string', default: DEFAULT_TOOLS_CONF_PATH, describe: 'tools.conf to use (missing is fine: defaults)' })
+    .option('cmd', { type: 'string', describe: 'Send one RPC to the host, print its reply and exit (0 on success)' })
+    .option('log-level', { choices: LEVELS, describe: 'Log level for every domain, overriding tools.conf [logging]' })
+    .option('plugin-path', { alias: 'p', type: 'string', hidden: true, describe: 'Accepted for compatibility; services are built in' })
+    .example('$0', 'run the system service with /etc/vmware-tools/tools.conf')
+    .example('$0 --cmd "info-get guestinfo.ovfEnv"', 'read a guest variable (as cloud-init does)')
+    .epilog(
+      'Environment: VMTOOLSD_ASSUME_VMWARE=1 skips the CPUID vendor check (for the VMX simulator).\n' +
+        `Reports tools version ${TOOLS_VERSION_STRING} (${TOOLS_VERSION_CURRENT}), install type open-vm-tools.`,
+    )
+    .version(`vmtoolsd-node ${AGENT_VERSION} (VMware Tools ${TOOLS_VERSION_STRING}, version ${TOOLS_VERSION_CURRENT})`)
+    .alias('version', 'v')
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .strict()
+    .parseAsync();
+
+  if (args.cmd !== undefined) return runCmd(args.cmd);
+  if (args.name !== 'vmsvc') {
+    process.stderr.write(`vmtoolsd: service "${args.name}" is not provided (only vmsvc)\n`);
+    return 64;
+  }
+  return runService(args.config, args['log-level']);
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`vmtoolsd: ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
