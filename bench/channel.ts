@@ -82,7 +82,8 @@ async function cliRuns(sim: SimHandle, file: string, arg: string, runs: number):
 }
 
 function buildOvtClient(): string {
-  const out = path.join(REPO_ROOT, 'build', 'bench', 'ovt-rpcout');
+  // Outside build/: node-gyp rebuild wipes that directory.
+  const out = path.join(REPO_ROOT, '.cache', 'bench', 'ovt-rpcout');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   execFileSync('cc', ['-O2', '-o', out, path.join(REPO_ROOT, 'bench', 'clients', 'ovt-rpcout.c'), '-ldl']);
   return out;
