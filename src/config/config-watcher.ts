@@ -150,7 +150,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         if (this.lastState === 'missing') return undefined;
       }
       if (sig && sameSignature(sig, this.signature)) return undefined;
-      return this.load();
+      return this.load(sig);
     });
   }
 
@@ -160,10 +160,11 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     return run;
   }
 
-  private async load(): Promise<ConfigChangeEvent | undefined> {
+  /** `statSignature`: what check() saw, so an unreadable file is not re-read (and re-reported) every poll. */
+  private async load(statSignature?: FileSignature): Promise<ConfigChangeEvent | undefined> {
     const before = this.config;
     const outcome = await loadToolsConfig(this.path, before, this.parseOptions);
-    this.signature = outcome.signature;
+    this.signature = outcome.signature ?? statSignature ?? (await this.statQuietly());
     this.lastState = outcome.state;
     for (const w of outcome.warnings) this.emit('warning', w);
     if (outcome.config === before) return undefined;
@@ -173,6 +174,14 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const event = changeEvent(changes, outcome.config, before);
     this.emit('change', event);
     return event;
+  }
+
+  private async statQuietly(): Promise<FileSignature | undefined> {
+    try {
+      return signatureOf(await fsp.stat(this.path, { bigint: true }));
+    } catch {
+      return undefined;
+    }
   }
 
   private arm(): void {

@@ -117,7 +117,7 @@ export function setKeyInText(data: Buffer, section: string, key: string, value: 
     const line = lines[i]!;
     const c = classify(line);
     if (c.kind !== 'pair') return { ok: false, reason: 'internal error: key line changed kind' };
-    // valueOffset counts UTF-8 characters; convert to a byte offset.
+    // valueOffset indexes the decoded text; re-encode the prefix to bytes.
     const prefixChars = Buffer.from(line.text, 'latin1').toString('utf8').slice(0, c.valueOffset);
     let prefix = asBytes(prefixChars);
     // `key =` with nothing after it: keep the author's "key = value" style.

@@ -8,8 +8,8 @@
  *  - Lines end at '\n'; one '\r' right before it is removed (CRLF files work).
  *    The last line, if not newline-terminated, keeps a trailing '\r'.
  *  - Leading ASCII whitespace is skipped before the line is classified.
- *  - Comment: the line is then empty or starts with '#'. Only '#': a line
- *    starting with ';' is NOT a comment for GLib (see `semicolonLine`).
+ *  - Comment: the line is then empty or starts with '#'. A line starting
+ *    with ';' is NOT a comment for GLib (see ParseOptions.semicolonComments).
  *  - Group: '[' name ']' followed only by spaces/tabs. The name is taken
  *    verbatim (`[ a ]` is the group " a "), must be non-empty and contain no
  *    '[', ']' or control character. Names are case-sensitive. A repeated group

@@ -36,7 +36,7 @@ export interface ConfigWarning {
   message: string;
 }
 
-/** Section → key → raw value. */
+/** One key of the file with its raw value. */
 type RawEntry = { section: string; key: string; value: string };
 
 export class ToolsConfig {

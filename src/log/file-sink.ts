@@ -265,6 +265,8 @@ export class FileSink {
         await this.closeHandle();
         this.appendNextOpen = false;
         await this.rotate();
+        // Start the next file right away, as the reference does.
+        await this.open();
       }
       if (!this.held) {
         const dropped = this.queue.takeDropped();

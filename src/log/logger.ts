@@ -97,6 +97,7 @@ class LogCore {
   private readonly winston: winston.Logger;
   private readonly now: () => Date;
   private held = false;
+  private closed = false;
   private reporting = false;
 
   constructor(private readonly opts: CreateLoggerOptions) {
@@ -132,7 +133,7 @@ class LogCore {
   }
 
   log(domain: string, level: LogLevel, message: string, args: readonly unknown[]): void {
-    if (!this.isEnabled(domain, level)) return;
+    if (this.closed || !this.isEnabled(domain, level)) return;
     const text = args.length > 0 ? formatMessage(message, ...args) : message;
     const record: LogRecord = { level, domain, message: text, time: this.now() };
     this.winston.log({ level, message: text, [RECORD]: record });
@@ -171,6 +172,8 @@ class LogCore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await Promise.all([...this.fileSinks().map((f) => f.close()), this.stdout.close(), this.stderr.close()]);
     this.files.clear();
     this.routes.clear();
