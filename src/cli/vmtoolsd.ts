@@ -10,8 +10,8 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, ToolsConfig } from '../config';
-import { createLogger, RootLogger } from '../log/logger';
+import { applyEnvironmentChanges, ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, environmentChanges, ToolsConfig } from '../config';
+import { createLogger, followConfig, RootLogger } from '../log';
 import { detect, DetectResult } from '../native';
 import { RpcOut } from '../rpc/rpcout';
 import type { RpcReply } from '../rpc/types';
@@ -72,10 +72,13 @@ async function runService(configPath: string, level: string | undefined): Promis
   const early: string[] = [];
   watcher.on('warning', (w) => early.push(w.message));
   const config: ToolsConfig = await watcher.start();
+  // [setenvironment]/[unsetenvironment] apply to the service and what it runs.
+  applyEnvironmentChanges(environmentChanges(config, 'vmsvc'));
   const log: RootLogger = createLogger({ service: 'vmsvc', config, levelOverride: level as never });
   for (const m of early.splice(0)) log.warn(m);
   watcher.removeAllListeners('warning');
-  watcher.on('warning', (w) => log.warn(w.message));
+  // Levels, handlers and files follow tools.conf; its warnings are logged.
+  followConfig(log, watcher);
 
   const d = detect();
   if (!d.vmware) {
@@ -124,7 +127,6 @@ async function runService(configPath: string, level: string | undefined): Promis
 
   watcher.on('change', (ev) => {
     log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
-    log.reconfigure(ev.config);
     if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
   });
 
