@@ -14,6 +14,7 @@ import {
 } from '../services/guestinfo';
 import type { RpcSender } from '../rpc/types';
 import type { Logger } from './coreSession';
+import { BUILD_NUMBER } from './version';
 import type { DaemonServices } from './daemon';
 
 export type ConfigGetter = (section: string, key: string) => string | undefined;
@@ -25,7 +26,14 @@ export function guestInfoServices(opts: {
   log: Logger;
 }): { services: DaemonServices; service: GuestInfoService; reconfigure: () => void } {
   const build = (): GuestInfoConfig => buildGuestInfoConfig(opts.config, opts.log);
-  const service = new GuestInfoService({ rpc: opts.rpc, sources: opts.sources, config: build(), log: opts.log });
+  const service = new GuestInfoService({
+    rpc: opts.rpc,
+    sources: opts.sources,
+    config: build(),
+    log: opts.log,
+    // Type 4 names the build that is really running (src/daemon/version.ts).
+    buildNumber: `build-${BUILD_NUMBER}`,
+  });
   return {
     service,
     reconfigure: () => service.updateConfig(build()),
