@@ -1,5 +1,6 @@
 # Three targets share one set of channel sources (native/backdoor, native/vsock):
-#  - vmtools_native:    the Node addon (node-addon-api, C++ exceptions on)
+#  - vmtools_native:    the Node addon (node-addon-api, C++ exceptions on);
+#                        also native/system (sd_notify, the hang detector thread)
 #  - vmware-rpctool:     a small C executable, drop-in for open-vm-tools' tool
 #                        (a Node start alone costs ~40 ms; see docs/design.md)
 #  - vmtoolsd_trap_shim: the LD_PRELOAD trap shim used with the VMX simulator
@@ -22,6 +23,8 @@
       "target_name": "vmtools_native",
       "sources": [
         "<@(channel_sources)",
+        "native/system/sdnotify.c",
+        "native/system/hangdetect.c",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

@@ -8,13 +8,20 @@
 // State is per addon instance (Napi::Addon, stored as instance data), so the
 // module can be loaded in worker threads; the backdoor call counters are
 // process-wide by nature and live in backdoor.c.
+//
+// One exception to "synchronous on the JS thread": HangDetectorThread runs
+// the hang detector's sampler on a thread of its own (native/system/
+// hangdetect.c), because its whole job is to speak while the JS thread is
+// stuck. It reports transitions back through a thread-safe function.
 
 #include <napi.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -22,6 +29,8 @@
 #include "backdoor/backdoor.h"
 #include "backdoor/message.h"
 #include "backdoor/rpcout.h"
+#include "system/hangdetect.h"
+#include "system/sdnotify.h"
 #include "vsock/vsock.h"
 
 namespace {
@@ -260,6 +269,137 @@ class VsockChannel : public Napi::ObjectWrap<VsockChannel> {
 };
 
 // ---------------------------------------------------------------------------
+// HangDetectorThread: the hang detector's sampling thread (core-services.md §5.3)
+
+class HangDetectorThread : public Napi::ObjectWrap<HangDetectorThread> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "HangDetectorThread",
+                       {
+                           InstanceMethod<&HangDetectorThread::Checkin>("checkin"),
+                           InstanceMethod<&HangDetectorThread::Rearm>("rearm"),
+                           InstanceMethod<&HangDetectorThread::State>("state"),
+                           InstanceMethod<&HangDetectorThread::Stop>("stop"),
+                       });
+  }
+
+  // new HangDetectorThread(intervalMs, starveForTestingMs, onEvent)
+  explicit HangDetectorThread(const Napi::CallbackInfo &info)
+      : Napi::ObjectWrap<HangDetectorThread>(info), run_(new Run) {
+    Napi::Env env = info.Env();
+    unsigned interval_ms = info[0].As<Napi::Number>().Uint32Value();
+    unsigned starve_ms = info[1].As<Napi::Number>().Uint32Value();
+    run_->env = env;
+    run_->tsfn = Reports::New(env, info[2].As<Napi::Function>(), "hangDetector", 0, 1, run_.get());
+    // Reports must not keep the process alive; the thread itself never does.
+    run_->tsfn.Unref(env);
+    vmt_error err;
+    if (hd_start(interval_ms, starve_ms, &HangDetectorThread::OnEvent, run_.get(), &run_->d, &err) != VMT_OK) {
+      run_->tsfn.Release();
+      throw MakeError(env, err);
+    }
+    // Registered after the thread-safe function, so it runs before that is
+    // torn down (cleanup hooks run last-in first-out) when the environment
+    // (a worker, or the process) goes away without stop().
+    napi_add_env_cleanup_hook(env, &HangDetectorThread::OnEnvCleanup, run_.get());
+  }
+
+  ~HangDetectorThread() override {
+    if (run_->d != nullptr) {
+      napi_remove_env_cleanup_hook(run_->env, &HangDetectorThread::OnEnvCleanup, run_.get());
+      StopRun(run_.get(), false);
+    }
+  }
+
+ private:
+  struct Run;
+  static void Deliver(Napi::Env env, Napi::Function callback, Run *run, hd_event *ev);
+  using Reports = Napi::TypedThreadSafeFunction<Run, hd_event, &HangDetectorThread::Deliver>;
+
+  struct Run {
+    napi_env env = nullptr;
+    hd_detector *d = nullptr;
+    Reports tsfn;
+  };
+
+  // Joins the thread (no report can be queued after it), then lets the
+  // thread-safe function go: released normally, so queued reports are still
+  // delivered; aborted when the environment is going away, so they are
+  // dropped (JS can no longer run then).
+  static void StopRun(Run *run, bool env_teardown) {
+    if (run->d == nullptr) return;
+    hd_stop(run->d);
+    run->d = nullptr;
+    if (env_teardown) {
+      run->tsfn.Abort();
+    } else {
+      run->tsfn.Release();
+    }
+  }
+
+  static void OnEnvCleanup(void *arg) { StopRun(static_cast<Run *>(arg), true); }
+
+  // On the detector thread: queue a copy for the JS thread, never block.
+  static void OnEvent(const hd_event *ev, void *ctx) {
+    Run *run = static_cast<Run *>(ctx);
+    auto *copy = new hd_event(*ev);
+    if (run->tsfn.NonBlockingCall(copy) != napi_ok) delete copy;
+  }
+
+  void Checkin(const Napi::CallbackInfo &) {
+    if (run_->d != nullptr) hd_checkin(run_->d);
+  }
+
+  void Rearm(const Napi::CallbackInfo &) {
+    if (run_->d != nullptr) hd_rearm(run_->d);
+  }
+
+  Napi::Value State(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (run_->d == nullptr) return env.Null();
+    return Napi::String::New(env, hd_state_name(hd_get_state(run_->d)));
+  }
+
+  void Stop(const Napi::CallbackInfo &) {
+    if (run_->d == nullptr) return;
+    napi_remove_env_cleanup_hook(run_->env, &HangDetectorThread::OnEnvCleanup, run_.get());
+    StopRun(run_.get(), false);
+  }
+
+  std::unique_ptr<Run> run_;
+};
+
+// On the JS thread (env null when the report is dropped at teardown).
+// The listener is called through the C API: node-addon-api would turn a
+// failed call during environment teardown into a C++ exception that cannot
+// be rethrown into JS, which ends in std::terminate. A listener's own JS
+// exception is left to Node's policy for N-API callbacks (HangDetector in
+// src/daemon never lets one through).
+void HangDetectorThread::Deliver(Napi::Env env, Napi::Function callback, Run *, hd_event *ev) {
+  std::unique_ptr<hd_event> own(ev);
+  if (env == nullptr || callback.IsEmpty()) return;
+  Napi::Object o;
+  try {
+    o = Napi::Object::New(env);
+    o.Set("state", Napi::String::New(env, hd_state_name(ev->state)));
+    o.Set("outcome", Napi::String::New(env, hd_outcome_name(ev->outcome)));
+    o.Set("request", Napi::String::New(env, ev->request));
+    o.Set("detail", Napi::String::New(env, ev->detail));
+    o.Set("elapsedMs", Napi::Number::New(env, ev->elapsed_ms));
+    Napi::Array intervals = Napi::Array::New(env, HD_COUNTER_RESET);
+    for (uint32_t i = 0; i < HD_COUNTER_RESET; i++) {
+      intervals.Set(i, Napi::Number::New(env, ev->intervals_ms[i]));
+    }
+    o.Set("intervalsMs", intervals);
+  } catch (const Napi::Error &) {
+    return;  // the environment is going away
+  }
+  napi_value argv[1] = {o};
+  napi_value result;
+  napi_call_function(env, env.Undefined(), callback, 1, argv, &result);
+}
+
+// ---------------------------------------------------------------------------
 // The addon instance
 
 class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
@@ -275,8 +415,12 @@ class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
         InstanceMethod<&VmtoolsAddon::SetErrorClass>("setErrorClass"),
         InstanceMethod<&VmtoolsAddon::EncodePacket>("encodePacket"),
         InstanceMethod<&VmtoolsAddon::ConnectUnixForTesting>("connectUnixForTesting"),
+        InstanceMethod<&VmtoolsAddon::SdNotify>("sdNotify"),
+        InstanceMethod<&VmtoolsAddon::BindDatagramForTesting>("bindDatagramForTesting"),
+        InstanceMethod<&VmtoolsAddon::RecvDatagramForTesting>("recvDatagramForTesting"),
         InstanceValue("Channel", Channel::Init(env), napi_enumerable),
         InstanceValue("VsockChannel", VsockChannel::Init(env), napi_enumerable),
+        InstanceValue("HangDetectorThread", HangDetectorThread::Init(env), napi_enumerable),
     });
   }
 
@@ -410,6 +554,42 @@ class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
       throw MakeError(env, err);
     }
     return Napi::Number::New(env, fd);
+  }
+
+  // sdNotify(socketPath, message): one datagram to $NOTIFY_SOCKET.
+  void SdNotify(const Napi::CallbackInfo &info) {
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    Bytes b = GetBytes(info, 1);
+    vmt_error err;
+    if (sdnotify_send(path.data(), path.size(), b.data, b.len, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err);
+    }
+  }
+
+  // bindDatagramForTesting(path) -> fd: a stand-in for systemd's notify socket.
+  Napi::Value BindDatagramForTesting(const Napi::CallbackInfo &info) {
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    int fd;
+    vmt_error err;
+    if (sdnotify_bind_for_testing(path.data(), path.size(), &fd, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err);
+    }
+    return Napi::Number::New(info.Env(), fd);
+  }
+
+  // recvDatagramForTesting(fd, timeoutMs) -> Buffer | null
+  Napi::Value RecvDatagramForTesting(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    int timeout_ms = info[1].As<Napi::Number>().Int32Value();
+    std::vector<uint8_t> buf(65536);
+    size_t n;
+    vmt_error err;
+    if (sdnotify_recv_for_testing(fd, timeout_ms, buf.data(), buf.size(), &n, &err) != VMT_OK) {
+      throw MakeError(env, err);
+    }
+    if (n == static_cast<size_t>(-1)) return env.Null();
+    return BufferOf(env, buf.data(), n < buf.size() ? n : buf.size());
   }
 
   // encodePacket(type, payload|null, fastClose) -> Buffer: the exact bytes

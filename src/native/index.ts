@@ -12,25 +12,33 @@ import type {
   BackdoorStats,
   ChannelErrorCode,
   DetectResult,
+  HangDetectorEvent,
+  HealthUpdateOutcome,
   LowBandwidthResult,
   NativeBinding,
   NativeChannel,
   NativeChannelInfo,
+  NativeHangDetectorThread,
   NativeVsockChannel,
   NativeVsockInfo,
   RpcReply,
   RpcStage,
+  ToolsHealth,
 } from './native';
 
 export type {
   BackdoorStats,
   ChannelErrorCode,
   DetectResult,
+  HangDetectorEvent,
+  HealthUpdateOutcome,
   LowBandwidthResult,
   NativeChannelInfo as ChannelInfo,
   NativeVsockInfo as VsockInfo,
+  NativeHangDetectorThread as HangDetectorThread,
   RpcReply,
   RpcStage,
+  ToolsHealth,
 };
 
 /** channel.md §3.3 */
@@ -342,4 +350,62 @@ export function encodePacket(type: number, payload: Bytes | null, fastClose = fa
     payload === null ? null : toBytes(payload, 'payload'),
     checkBool(fastClose, 'fastClose'),
   );
+}
+
+// ---------------------------------------------------------------------------
+// systemd notification socket
+
+function checkSocketPath(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${what} must be a non-empty string`);
+  if (v.includes('\0')) throw new TypeError(`${what} must not contain NUL (write an abstract name as '@name')`);
+  return v;
+}
+
+/**
+ * sd_notify(3): `message` (e.g. "READY=1") as one datagram to `socketPath`,
+ * the value of $NOTIFY_SOCKET: an absolute path, or '@name' for an abstract
+ * socket. Never blocks (a full receiver queue is an error, EAGAIN). Failures
+ * are ChannelError code 'IO' with `errno` (EINVAL for an address that is
+ * neither, ENAMETOOLONG, ECONNREFUSED, ENOENT, …).
+ */
+export function sdNotify(socketPath: string, message: Bytes): void {
+  native().sdNotify(checkSocketPath(socketPath, 'socketPath'), toBytes(message, 'message'));
+}
+
+/** Tests only: a bound, non-blocking datagram socket at `socketPath` ('/…' or '@…') to receive sdNotify() on; close with fs.closeSync. */
+export function bindDatagramForTesting(socketPath: string): number {
+  return native().bindDatagramForTesting(checkSocketPath(socketPath, 'socketPath'));
+}
+
+/** Tests only: one datagram from `fd`, waiting up to timeoutMs (default 0: just look); null when none came. */
+export function recvDatagramForTesting(fd: number, timeoutMs = 0): Buffer | null {
+  return native().recvDatagramForTesting(checkInt(fd, 'fd', 0, 0x7fffffff), checkInt(timeoutMs, 'timeoutMs', -1, 0x7fffffff));
+}
+
+// ---------------------------------------------------------------------------
+// Hang detector thread
+
+/** Check-in and sampling period of the hang detector (core-services.md §5.3). */
+export const HANG_DETECTOR_INTERVAL_MS = 1000;
+
+export interface HangDetectorThreadOptions {
+  /** Check-in/sampling period; default 1000 (§5.3). Shorter only to make tests quick. */
+  intervalMs?: number;
+  /** Tests only: the thread oversleeps every sample by this much, as in a starved guest. Default 0. */
+  starveForTestingMs?: number;
+}
+
+/**
+ * Starts the hang detector's sampling thread (native/system/hangdetect.c).
+ * `onEvent` runs on this (JS) thread for every transition, after the health
+ * update was already sent from the detector thread.
+ */
+export function startHangDetectorThread(
+  onEvent: (ev: HangDetectorEvent) => void,
+  opts: HangDetectorThreadOptions = {},
+): NativeHangDetectorThread {
+  if (typeof onEvent !== 'function') throw new TypeError('onEvent must be a function');
+  const intervalMs = opts.intervalMs === undefined ? HANG_DETECTOR_INTERVAL_MS : checkInt(opts.intervalMs, 'intervalMs', 10, 60000);
+  const starveMs = opts.starveForTestingMs === undefined ? 0 : checkInt(opts.starveForTestingMs, 'starveForTestingMs', 0, 60000);
+  return new (native().HangDetectorThread)(intervalMs, starveMs, onEvent);
 }

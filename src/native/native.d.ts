@@ -3,7 +3,8 @@
  *
  * The addon is deliberately thin: it trusts its arguments (src/native/index.ts
  * validates them and fills defaults) and does one whole operation per call,
- * synchronously, on the calling thread. Failures throw the class registered
+ * synchronously, on the calling thread -- except HangDetectorThread, which
+ * exists to run while the JS thread cannot. Failures throw the class registered
  * with setErrorClass (ChannelError), or a plain Error before that, carrying a
  * stable `code` (ChannelErrorCode).
  */
@@ -140,6 +141,42 @@ export interface NativeVsockChannel {
   info(): NativeVsockInfo;
 }
 
+/** The `update.tools.health` argument, and the hang detector's state (core-services.md §5.3). */
+export type ToolsHealth = 'normal' | 'hung' | 'guest_slow';
+
+/**
+ * What became of a transition's health update: `sent` ("1 "), `rejected`
+ * ("0 ", or the RPC failed after OPEN; later updates are suppressed until
+ * rearm), `open-failed` (no channel; not latched), `suppressed` (not sent).
+ */
+export type HealthUpdateOutcome = 'sent' | 'rejected' | 'open-failed' | 'suppressed';
+
+/** One state transition of the hang detector thread, delivered on the JS thread. */
+export interface HangDetectorEvent {
+  state: ToolsHealth;
+  outcome: HealthUpdateOutcome;
+  /** The RPC text sent (or that would have been), e.g. "update.tools.health hung". */
+  request: string;
+  /** The host's reply text, or the error message; may be empty. */
+  detail: string;
+  /** Wall time of the last 5 sample intervals (hung/guest_slow only; else 0). */
+  elapsedMs: number;
+  /** Those intervals, newest first (as toolsHangDetector.c logs them). */
+  intervalsMs: number[];
+}
+
+/** The hang detector's sampling thread (native/system/hangdetect.c); started by the constructor. */
+export interface NativeHangDetectorThread {
+  /** The main loop's check-in: the counter back to 5. */
+  checkin(): void;
+  /** Send health updates again after a rejection (on `reset`). */
+  rearm(): void;
+  /** Current state; null once stopped. */
+  state(): ToolsHealth | null;
+  /** Wake and join the thread (waits for an RPC in flight). Idempotent. */
+  stop(): void;
+}
+
 export interface NativeBinding {
   /** Runs the detection of channel.md §1 now (≤ 2 LB calls, guarded). */
   detect(): DetectResult;
@@ -159,10 +196,25 @@ export interface NativeBinding {
   socketpair(): [number, number];
   /** Tests only: a connected AF_UNIX stream fd to `path` (the simulator's vsock stand-in). */
   connectUnixForTesting(path: string): number;
+  /**
+   * sd_notify(3): `message` as one datagram to `socketPath` ('/…' path or
+   * '@…' abstract name), never blocking. Failures: code 'IO' with `errno`.
+   */
+  sdNotify(socketPath: string, message: Uint8Array): void;
+  /** Tests only: a bound non-blocking datagram socket at `path` ('/…' or '@…'); returns the fd. */
+  bindDatagramForTesting(path: string): number;
+  /** Tests only: one datagram from `fd`, waiting up to timeoutMs (0 = just look); null if none. */
+  recvDatagramForTesting(fd: number, timeoutMs: number): Buffer | null;
   /** The exact bytes of a GuestRPC DataMap packet (channel.md §6.3). */
   encodePacket(type: number, payload: Uint8Array | null, fastClose: boolean): Buffer;
   /** Error class the addon instantiates as `new ctor(message, code)`. */
   setErrorClass(ctor: new (message: string, code: ChannelErrorCode) => Error): void;
   Channel: new () => NativeChannel;
   VsockChannel: new () => NativeVsockChannel;
+  /** Starts the thread; `starveForTestingMs` > 0 makes it oversleep every sample (tests only). */
+  HangDetectorThread: new (
+    intervalMs: number,
+    starveForTestingMs: number,
+    onEvent: (ev: HangDetectorEvent) => void,
+  ) => NativeHangDetectorThread;
 }
