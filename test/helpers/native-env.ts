@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { detect } from '../../src/native';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, StartSimulatorOptions, startSimulator } from '../../src/sim/harness';
 
 export { REPO_ROOT, SHIM_LIBRARY };
@@ -112,8 +113,12 @@ function runUnderShim(file: string, title: string): Promise<{ code: number | nul
  * Starts the simulator on this process's trap socket (the one the preloaded
  * shim talks to). Call in before(); stop in after().
  */
-export function startSim(opts: StartSimulatorOptions = {}): Promise<SimHandle> {
-  return startSimulator({ trapSocket: process.env.VMTOOLSD_SIM_SOCKET, ...opts });
+export async function startSim(opts: StartSimulatorOptions = {}): Promise<SimHandle> {
+  const sim = await startSimulator({ trapSocket: process.env.VMTOOLSD_SIM_SOCKET, ...opts });
+  // The addon caches "is there a backdoor?" per process; a suite that probed
+  // while no simulator was listening left "no". Probe again now that one is.
+  if (shimLoaded()) detect();
+  return sim;
 }
 
 /** Deterministic binary test data including NUL bytes (xorshift32). */
