@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { bindDatagramForTesting, recvDatagramForTesting } from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
 import { describeUnderShim, REPO_ROOT, sleep, startSim } from './helpers/native-env';
 
@@ -60,10 +61,24 @@ describeUnderShim(__filename, 'bin/vmtoolsd', () => {
     let output = '';
     let conf: string;
 
+    let notifyFd: number;
+    const notes: string[] = [];
+
+    /** Everything sd_notify sent so far, one datagram per entry. */
+    function drainNotes(): string[] {
+      for (let d = recvDatagramForTesting(notifyFd, 0); d; d = recvDatagramForTesting(notifyFd, 0)) notes.push(d.toString());
+      return notes;
+    }
+
     before(async () => {
       conf = path.join(sim.dir, 'tools.conf');
       fs.writeFileSync(conf, '[logging]\nvmsvc.level = message\n');
-      child = spawn(process.execPath, [VMTOOLSD, '-c', conf], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const notifySocket = path.join(sim.dir, 'notify.sock');
+      notifyFd = bindDatagramForTesting(notifySocket);
+      child = spawn(process.execPath, [VMTOOLSD, '-c', conf], {
+        env: { ...env(), NOTIFY_SOCKET: notifySocket, WATCHDOG_USEC: '1000000' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     });
@@ -82,6 +97,16 @@ describeUnderShim(__filename, 'bin/vmtoolsd', () => {
     it('answers the handshake', async () => {
       assert.equal((await sim.client.sendTclo('reset', { timeoutMs: 10000 })).toString(), 'OK ATR toolbox');
       assert.equal((await sim.client.sendTclo('Capabilities_Register')).toString(), 'OK ');
+    });
+
+    it('tells systemd: STATUS while starting, READY=1 after the first TCLO exchange, WATCHDOG=1 while alive', async () => {
+      await sleep(1200); // at least two watchdog periods of 500 ms
+      const got = drainNotes();
+      assert.equal(got[0], 'STATUS=starting');
+      const ready = got.indexOf('READY=1');
+      assert.ok(ready > 0, got.join(' | '));
+      assert.ok(got.indexOf('STATUS=running: host connected') > ready, got.join(' | '));
+      assert.ok(got.filter((n) => n === 'WATCHDOG=1').length >= 2, got.join(' | '));
     });
 
     it('picks up a tools.conf change while running (debug logging turned on)', async () => {
@@ -113,6 +138,7 @@ describeUnderShim(__filename, 'bin/vmtoolsd', () => {
       assert.equal(await exited, 0);
       const c = await sim.client.getCounters();
       assert.equal(c.message.CLOSE, 2, JSON.stringify(c.message));
+      assert.ok(drainNotes().includes('STOPPING=1'));
     });
   });
 });

@@ -19,11 +19,16 @@ import { LinuxGuestInfoSources } from '../services/guestinfo';
 import { BackdoorOneShotRpci, BackdoorRpci, BackdoorTclo } from '../transport/backdoor';
 import { VsockRpci } from '../transport/vsock';
 import { Daemon } from '../daemon/daemon';
-import { guestInfoServices } from '../daemon/guestInfoService';
+import { HangDetector } from '../daemon/hangDetector';
+import { SystemdNotifier } from '../daemon/systemd';
+import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
 const NOT_VMWARE_CMD = 'Unable to send command to VMware hypervisor.';
+
+/** The TCLO loop polls at least every 100 ms when idle; 5 s without a poll means it is stuck. */
+const WATCHDOG_POLL_AGE_MS = 5000;
 
 /** GLib level names as tools.conf [logging] uses them. */
 const LEVELS = ['error', 'critical', 'warning', 'message', 'info', 'debug'] as const;
@@ -110,15 +115,24 @@ async function runService(configPath: string, level: string | undefined): Promis
     const v = getConfig(section, key);
     return v === undefined ? undefined : v === 'true' || v === '1';
   };
+  const systemd = new SystemdNotifier({ log });
+  // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
+  const hang = new HangDetector({ disabled: bool('vmsvc', 'toolsHangDetectorDisabled') ?? false, log: log.child('hangdetector') });
   daemon = new Daemon({
     rpc,
     tclo: new BackdoorTclo(),
     log,
-    services: gi.services,
+    services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => bool('vmtools', 'hide-tools-version') ?? false,
     disableToolsVersion: () => bool('vmtools', 'disable-tools-version'),
-    onFirstExchange: () => log.info('first TCLO exchange with the host'),
-    onState: (s) => log.debug(`state: ${s}`),
+    onFirstExchange: () => {
+      log.info('first TCLO exchange with the host');
+      systemd.ready();
+    },
+    onState: (s) => {
+      log.debug(`state: ${s}`);
+      systemd.status(s);
+    },
     onCommand: (cmd, reply, ms) => {
       if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(cmd.toString('latin1').slice(0, 80))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
     },
@@ -135,7 +149,10 @@ async function runService(configPath: string, level: string | undefined): Promis
     if (stopping) return;
     stopping = true;
     log.info('shutting down');
+    systemd.stopping();
+    hang.stop();
     daemon?.stop();
+    systemd.close();
     watcher.stop();
     await log.flush(1000);
     await log.close();
@@ -149,6 +166,10 @@ async function runService(configPath: string, level: string | undefined): Promis
   });
 
   daemon.start();
+  hang.start();
+  // WATCHDOG=1 only while this event loop runs (the timer fires) and, when the
+  // TCLO loop should be polling, it has polled within the last 5 s.
+  systemd.startWatchdog(() => !daemon!.loop.isRunning || Date.now() - daemon!.loop.lastPollAt < WATCHDOG_POLL_AGE_MS);
   return new Promise<number>(() => undefined); // runs until a signal
 }
 
