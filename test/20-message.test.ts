@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as nat from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
-import { describeUnderShim, pieces, sleep, startSim, testBytes } from './helpers/native-env';
+import { describeUnderShim, pieces, sleep, startSim, testBytes, expectCode } from './helpers/native-env';
 
 const SIZES = [0, 1, 3, 4, 5, 4095, 65536];
 const EMPTY = Buffer.alloc(0);
@@ -27,19 +27,6 @@ function delta<T>(fn: () => T): { result: T; d: Record<string, number> } {
   put('hbIn', b.hbIn - a.hbIn);
   put('otherLb', b.lb - a.lb - Object.values(b.lbMessage).reduce((x, y) => x + y, 0) + Object.values(a.lbMessage).reduce((x, y) => x + y, 0));
   return { result, d };
-}
-
-function expectCode(fn: () => unknown, code: nat.ChannelErrorCode, message?: RegExp): nat.ChannelError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof nat.ChannelError, `expected a ChannelError ${code}, got ${String(err)}`);
-  assert.equal(err.code, code, err.message);
-  if (message) assert.match(err.message, message);
-  return err;
 }
 
 /** Expected counters for sending q bytes (§3.7). */

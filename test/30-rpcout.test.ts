@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as nat from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
-import { describeUnderShim, pieces, sleep, startSim, testBytes } from './helpers/native-env';
+import { describeUnderShim, pieces, sleep, startSim, testBytes, expectCode } from './helpers/native-env';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -21,18 +21,6 @@ function delta<T>(fn: () => T): { result: T; d: Record<string, number> } {
   if (b.hbIn !== a.hbIn) d.hbIn = b.hbIn - a.hbIn;
   d.total = b.total - a.total;
   return { result, d };
-}
-
-function expectCode(fn: () => unknown, code: nat.ChannelErrorCode, message?: RegExp): nat.ChannelError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof nat.ChannelError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 describeUnderShim(__filename, 'RPCI and TCLO over the backdoor (simulator)', function () {

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as nat from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
-import { NATIVE_ADDON, REPO_ROOT, startSim, testBytes } from './helpers/native-env';
+import { NATIVE_ADDON, REPO_ROOT, startSim, testBytes, expectCode } from './helpers/native-env';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -51,18 +51,6 @@ function readExactly(fd: number, n: number): Buffer {
     off += k;
   }
   return b;
-}
-
-function expectCode(fn: () => unknown, code: nat.ChannelErrorCode, message?: RegExp): nat.ChannelError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof nat.ChannelError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 describe('vsock transport', function () {

@@ -14,7 +14,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { detect } from '../../src/native';
+import assert from 'node:assert/strict';
+import { ChannelError, ChannelErrorCode, detect } from '../../src/native';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, StartSimulatorOptions, startSimulator } from '../../src/sim/harness';
 
 export { REPO_ROOT, SHIM_LIBRARY };
@@ -145,3 +146,16 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /** ⌈n/4⌉: LB payload calls for n bytes (channel.md §3.7). */
 export const pieces = (n: number): number => Math.ceil(n / 4);
+
+/** Runs `fn` and returns the ChannelError it must throw, with `code` (and a message matching `message`). */
+export function expectCode(fn: () => unknown, code: ChannelErrorCode, message?: RegExp): ChannelError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ChannelError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return e;
+  }
+  assert.fail(`expected ${code}`);
+}
