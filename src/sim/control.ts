@@ -9,8 +9,10 @@
  * Not on the trap path, so clarity beats speed here.
  */
 import * as net from 'node:net';
+import type { GuestView } from './guestinfo-view';
 import type { CallCounters, ChannelInfo, CheckpointRule, CounterSnapshot, VmxHost } from './host';
 import type { RpcLogEntry } from './rpclog';
+import type { AutoResetConfig, AutoResetOptions, SessionInfo } from './session';
 import { ShimServer, ShimServerStats, removeStaleSocket } from './shim-server';
 import type { TcloEndpointInfo } from './tclo';
 import type { VsockHost, VsockStats } from './vsock-host';
@@ -134,6 +136,26 @@ export function applyConfig(host: VmxHost, c: Partial<HostConfig>): void {
 /** Default wait for a TCLO reply when the request gives none. */
 export const DEFAULT_TCLO_TIMEOUT_MS = 10000;
 
+/** Default wait of `guestinfo.waitForIp` (govc vm.ip waits up to ~30 s after start-up, core-services.md §8.1). */
+export const DEFAULT_WAIT_FOR_IP_MS = 60000;
+
+/** `autoreset.get` / `autoreset.set` result. */
+export interface AutoResetState extends AutoResetConfig {
+  sessions: SessionInfo[];
+}
+
+function autoResetState(host: VmxHost): AutoResetState {
+  return { ...host.autoReset.config(), sessions: host.autoReset.list() };
+}
+
+function optionPairs(v: unknown): Array<[string, string]> | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string')) {
+    throw new Error('options must be a list of [name, value] string pairs');
+  }
+  return v as Array<[string, string]>;
+}
+
 export class ControlServer {
   private server: net.Server | null = null;
   private path: string | null = null;
@@ -209,6 +231,27 @@ export class ControlServer {
         const out: Record<string, string> = {};
         for (const [k, v] of h.rpci.guestInfo.entries()) out[k] = v.toString('utf8');
         return out;
+      }
+      case 'guestinfo.view':
+        return h.getGuestView();
+      case 'guestinfo.viewClear':
+        h.guestView.clear();
+        return null;
+      case 'guestinfo.waitForIp':
+        return { ip: await h.waitForIp(optNum(a, 'timeoutMs') ?? DEFAULT_WAIT_FOR_IP_MS) };
+
+      case 'autoreset.get':
+        return autoResetState(h);
+      case 'autoreset.set': {
+        // Applies to TCLO channels that appear from now on (session.ts).
+        h.autoReset.configure({
+          pingIntervalMs: optNum(a, 'pingIntervalMs'),
+          replyTimeoutMs: optNum(a, 'replyTimeoutMs'),
+          options: optionPairs(a.options),
+        });
+        if (a.enabled === true) h.autoReset.enable();
+        else if (a.enabled === false) h.autoReset.disable();
+        return autoResetState(h);
       }
 
       case 'config.get':
@@ -552,6 +595,41 @@ export class SimClient {
 
   getVmxLog(): Promise<string[]> {
     return this.request('vmxlog.get');
+  }
+
+  /** What the guest has reported with SetGuestInfo / SetGuestDiskInfo, decoded as vSphere would show it. */
+  getGuestView(): Promise<GuestView> {
+    return this.request('guestinfo.view');
+  }
+
+  /** Forgets the decoded guest information (pending waitForIp calls keep waiting). */
+  async clearGuestView(): Promise<void> {
+    await this.request('guestinfo.viewClear');
+  }
+
+  /**
+   * Resolves with vSphere's guest.ipAddress as soon as the guest has reported
+   * one — what `govc vm.ip` does (core-services.md §8.4). Rejects after
+   * timeoutMs (0: wait as long as the connection lives).
+   */
+  async waitForIp(timeoutMs = DEFAULT_WAIT_FOR_IP_MS): Promise<string> {
+    const wait = timeoutMs > 0 ? timeoutMs + 5000 : 0x7fffffff; // setTimeout's largest delay
+    const r = await this.request<{ ip: string }>('guestinfo.waitForIp', { timeoutMs }, wait);
+    return r.ip;
+  }
+
+  getAutoReset(): Promise<AutoResetState> {
+    return this.request('autoreset.get');
+  }
+
+  /** Turns auto-reset on or off (for TCLO channels that appear afterwards) and/or changes its settings. */
+  setAutoReset(enabled: boolean | undefined, opts: AutoResetOptions = {}): Promise<AutoResetState> {
+    return this.request('autoreset.set', {
+      enabled,
+      pingIntervalMs: opts.pingIntervalMs,
+      replyTimeoutMs: opts.replyTimeoutMs,
+      options: opts.options ? opts.options.map(([k, v]) => [k, v]) : undefined,
+    });
   }
 
   stats(): Promise<{ shim: ShimServerStats | null; vsock: VsockStats | null; vsockConnections: Array<{ id: number; role: string; privileged: boolean }> }> {

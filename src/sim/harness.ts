@@ -43,6 +43,16 @@ export interface StartSimulatorOptions {
    * to be passed as a stdio entry to the process under test.
    */
   vsockPipes?: VsockRole[];
+  /**
+   * Drive every new guest TCLO channel like a VMX: reset, ping,
+   * Capabilities_Register, Set_Option burst, then a ping every
+   * pingIntervalMs (core-services.md §2.2; src/sim/session.ts).
+   */
+  autoReset?: boolean;
+  /** Periodic ping of auto-reset sessions, ms (default 15000; 0 = none). */
+  pingIntervalMs?: number;
+  /** One human-readable line per event on the simulator's stderr (see SimHandle.stderr()). */
+  verbose?: boolean;
   /** Where the simulator's stderr goes (default: captured, see SimHandle.stderr()). */
   stderr?: 'inherit' | 'ignore' | 'pipe';
   /** Extra main.js arguments. */
@@ -111,6 +121,9 @@ export async function startSimulator(opts: StartSimulatorOptions = {}): Promise<
   if (opts.refuseCookieOpen) args.push('--refuse-cookie-open');
   if (opts.vmxType !== undefined) args.push('--vmx-type', String(opts.vmxType));
   if (opts.clockOffsetMs !== undefined) args.push('--clock-offset-ms', String(opts.clockOffsetMs));
+  if (opts.autoReset) args.push('--auto-reset');
+  if (opts.pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(opts.pingIntervalMs));
+  if (opts.verbose) args.push('--verbose');
   if (vsockRpciSocket) args.push('--vsock-rpci-socket', vsockRpciSocket);
   if (vsockTcloSocket) args.push('--vsock-tclo-socket', vsockTcloSocket);
   const pipes = opts.vsockPipes ?? [];

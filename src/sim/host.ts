@@ -44,8 +44,11 @@ import {
   TRAP_KIND_LB,
   VMX_TYPE,
 } from './constants';
+import { SimEvents } from './events';
+import { GuestInfoView, GuestView } from './guestinfo-view';
 import { GuestInfoStore, RpciContext, RpciHandler, RpciServer } from './rpci';
 import { RpcLog, RpcLogEntry } from './rpclog';
+import { AutoResetDriver, AutoResetOptions } from './session';
 import { SendTcloOptions, TcloEndpoint, TcloEndpointInfo, TcloRouter, pidAlive } from './tclo';
 
 export interface Regs {
@@ -163,6 +166,14 @@ export interface VmxHostOptions {
   now?: () => number;
   /** Whether a guest pid still exists (default: kill(pid, 0)); used to spot abandoned channels. */
   pidAlive?: (pid: number) => boolean;
+  /**
+   * Play the VMX's side of the session on every new guest TCLO channel:
+   * reset, ping, Capabilities_Register, Set_Option burst, periodic ping
+   * (core-services.md §2.2; session.ts). Default off: tests drive TCLO themselves.
+   */
+  autoReset?: boolean | AutoResetOptions;
+  /** MAC → the VM's virtual NIC name ("ethernet0"), for GuestView nics[].name. */
+  vnics?: Record<string, string>;
 }
 
 interface Channel {
@@ -234,6 +245,11 @@ export class VmxHost {
   readonly rpci: RpciServer;
   readonly tclo: TcloRouter;
   readonly rpcLog: RpcLog;
+  /** Observers' view of what happens (events.ts): the session driver, --verbose, tests. */
+  readonly events = new SimEvents();
+  /** What the guest reported with SetGuestInfo / SetGuestDiskInfo (core-services.md §8). */
+  readonly guestView: GuestInfoView;
+  readonly autoReset: AutoResetDriver;
 
   vmxType: number;
   mhz: number;
@@ -256,7 +272,7 @@ export class VmxHost {
   private rules: ActiveRule[] = [];
   private all = newCounters();
   private byPid = new Map<number, CallCounters>();
-  private events = { checkpointsInjected: 0, stopCatchup: 0, rpciRequests: 0 };
+  private counts = { checkpointsInjected: 0, stopCatchup: 0, rpciRequests: 0 };
 
   constructor(opts: VmxHostOptions = {}) {
     this.vmxType = opts.vmxType ?? VMX_TYPE.ESX;
@@ -276,7 +292,10 @@ export class VmxHost {
     if (opts.guestinfo) this.rpci.guestInfo.seed(opts.guestinfo);
     this.now = opts.now ?? Date.now;
     this.pidAlive = opts.pidAlive ?? pidAlive;
-    this.tclo = new TcloRouter(this.rpcLog, this.now, this.pidAlive);
+    this.tclo = new TcloRouter(this.rpcLog, this.now, this.pidAlive, this.events);
+    this.guestView = new GuestInfoView({ now: this.now, vnics: opts.vnics });
+    const ar = opts.autoReset;
+    this.autoReset = new AutoResetDriver(this, typeof ar === 'object' ? { enabled: true, ...ar } : { enabled: ar === true }, this.now);
   }
 
   // ---------------------------------------------------------------------------
@@ -358,7 +377,7 @@ export class VmxHost {
         return;
       }
       case BDOOR_CMD.STOPCATCHUP: // §2.6: no outputs; counted
-        this.events.stopCatchup++;
+        this.counts.stopCatchup++;
         return;
       case BDOOR_CMD.GETHZ: {
         // §2.6 (secondary source): EAX/EBX = TSC Hz low/high.
@@ -764,7 +783,7 @@ export class VmxHost {
         continue;
       }
       if (rule.remaining !== 'always' && --rule.remaining <= 0) this.rules.splice(i, 1);
-      this.events.checkpointsInjected++;
+      this.counts.checkpointsInjected++;
       return true;
     }
     return false;
@@ -847,8 +866,8 @@ export class VmxHost {
       reply = Buffer.from(`0 ${e instanceof Error ? e.message : String(e)}`);
     }
     if (this.maxOutSize > 0 && reply.length > this.maxOutSize) reply = Buffer.from('0 Reply too long');
-    this.events.rpciRequests++;
-    this.rpcLog.add({
+    this.counts.rpciRequests++;
+    const entry = this.rpcLog.add({
       time: this.now(),
       transport: ctx.transport,
       proto: 'RPCI',
@@ -857,7 +876,30 @@ export class VmxHost {
       request,
       reply,
     });
+    this.events.emit('rpci', entry);
+    // Decoded from the raw bytes: parseRpciRequest's NUL trimming would cut binary bodies.
+    if (GuestInfoView.wants(request)) {
+      for (const u of this.guestView.observe(request, reply)) this.events.emit('guestinfo', u);
+    }
     return reply;
+  }
+
+  /** What the guest has reported, as vSphere would show it (a copy). */
+  getGuestView(): GuestView {
+    const ip = this.rpci.guestInfo.get('guestinfo.ip');
+    return this.guestView.snapshot(ip === undefined ? null : ip.toString('utf8'));
+  }
+
+  /** Simulator shutdown: ends auto-reset sessions and fails every pending TCLO command and IP wait. */
+  shutdown(reason = 'simulator stopped'): void {
+    this.autoReset.disable();
+    this.tclo.failAll(reason);
+    this.guestView.failWaiters(reason);
+  }
+
+  /** Resolves with guest.ipAddress once the guest has reported one (what `govc vm.ip` waits for). */
+  waitForIp(timeoutMs = 0): Promise<string> {
+    return this.guestView.waitForIp(timeoutMs);
   }
 
   setRpciHandler(name: string, handler: RpciHandler | null): void {
@@ -910,7 +952,7 @@ export class VmxHost {
     return {
       ...copyCounters(this.all),
       byPid,
-      events: { ...this.events, tcloEmptyPolls: this.tclo.emptyPolls },
+      events: { ...this.counts, tcloEmptyPolls: this.tclo.emptyPolls },
     };
   }
 
@@ -923,7 +965,7 @@ export class VmxHost {
   resetCounters(): void {
     this.all = newCounters();
     this.byPid = new Map();
-    this.events = { checkpointsInjected: 0, stopCatchup: 0, rpciRequests: 0 };
+    this.counts = { checkpointsInjected: 0, stopCatchup: 0, rpciRequests: 0 };
     this.tclo.emptyPolls = 0;
   }
 }

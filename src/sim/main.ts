@@ -5,14 +5,21 @@
  *        [--vsock-fd N[:rpci|:tclo]]... [--vsock-rpci-socket P] [--vsock-tclo-socket P]
  *        [--guestinfo k=v]... [--no-hb] [--refuse-cookie-open] [--vmx-type N]
  *        [--clock-offset-ms N] [--exit-on-stdin-close]
+ *        [--auto-reset] [--ping-interval-ms N] [--verbose]
  *
  * Prints `READY <trap> <control>` on stdout once both sockets listen; exits
  * cleanly (sockets unlinked) on SIGTERM/SIGINT, and with
  * --exit-on-stdin-close when its parent goes away.
+ *
+ * --auto-reset: drive every new guest TCLO channel like a VMX (reset,
+ * Capabilities_Register, Set_Option, periodic ping every --ping-interval-ms,
+ * default 15000; session.ts). --verbose: one line per event on stderr
+ * (narrator.ts).
  */
 import * as net from 'node:net';
 import { ControlServer } from './control';
 import { VmxHost, VmxHostOptions } from './host';
+import { attachNarrator } from './narrator';
 import { ShimServer } from './shim-server';
 import { VsockHost, VsockRole } from './vsock-host';
 
@@ -24,6 +31,7 @@ export interface MainArgs {
   vsockTcloSocket?: string;
   host: VmxHostOptions;
   exitOnStdinClose: boolean;
+  verbose: boolean;
 }
 
 function usage(msg: string): never {
@@ -32,7 +40,9 @@ function usage(msg: string): never {
 }
 
 export function parseArgs(argv: string[]): MainArgs {
-  const a: MainArgs = { trapSocket: '', controlSocket: '', vsockFds: [], host: {}, exitOnStdinClose: false };
+  const a: MainArgs = { trapSocket: '', controlSocket: '', vsockFds: [], host: {}, exitOnStdinClose: false, verbose: false };
+  let autoReset = false;
+  let pingIntervalMs: number | undefined;
   const guestinfo: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -84,18 +94,36 @@ export function parseArgs(argv: string[]): MainArgs {
       case '--exit-on-stdin-close':
         a.exitOnStdinClose = true;
         break;
+      case '--auto-reset':
+        autoReset = true;
+        break;
+      case '--ping-interval-ms': {
+        const v = val();
+        if (!/^\d+$/.test(v)) usage(`bad --ping-interval-ms ${v}`);
+        pingIntervalMs = Number(v);
+        break;
+      }
+      case '--verbose':
+        a.verbose = true;
+        break;
       default:
         usage(`unknown argument ${arg}`);
     }
   }
   if (!a.trapSocket || !a.controlSocket) usage('--trap-socket and --control-socket are required');
   a.host.guestinfo = guestinfo;
+  a.host.autoReset = { enabled: autoReset, pingIntervalMs };
   return a;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const host = new VmxHost(args.host);
+  if (args.verbose) {
+    // "sim" tells these lines from the agent's own log when both share a terminal (npm start);
+    // the UTC time shows the 15 s ping cadence and the 30 s gathers.
+    attachNarrator(host.events, (line) => process.stderr.write(`sim ${new Date().toISOString().slice(11, 23)} ${line}\n`));
+  }
   const shim = new ShimServer(host);
   const vsock = new VsockHost(host);
   const control = new ControlServer(host, { vsock, shim });
@@ -112,7 +140,7 @@ async function main(): Promise<void> {
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    host.tclo.failAll('simulator stopped');
+    host.shutdown('simulator stopped');
     await Promise.allSettled([shim.close(), control.close(), vsock.close()]);
     process.exit(code);
   };

@@ -25,6 +25,7 @@
  * (its reply, or the empty poll), and only when the previous command has been
  * answered. The reply to command N arrives with the poll that fetches N+1.
  */
+import type { SimEvents } from './events';
 import type { RpcLog, RpcLogEntry } from './rpclog';
 import type { Transport } from './rpci';
 
@@ -63,6 +64,8 @@ export interface TcloEndpoint {
   serial: number;
   /** Last poll or send, ms (router clock). */
   lastActivity: number;
+  /** 'tclo.open' was emitted for it (backdoor: at its first send; vsock: on connect). */
+  announced: boolean;
 }
 
 export interface SendTcloOptions {
@@ -116,6 +119,7 @@ export class TcloRouter {
     private readonly log: RpcLog,
     private readonly now: () => number = Date.now,
     private readonly isAlive: (pid: number) => boolean = pidAlive,
+    private readonly events: SimEvents | null = null,
   ) {
     this.app('toolbox', true);
   }
@@ -186,10 +190,13 @@ export class TcloRouter {
       push,
       serial: this.serial++,
       lastActivity: this.now(),
+      announced: false,
     };
     this.endpoints.add(ep);
     this.bind(ep, this.app(`${transport}:${id}`, false));
     this.adopt(ep);
+    // §6.4: a vsock guest never sends first (the host pushes), so the connection is its appearance.
+    if (push) this.announce(ep);
     return ep;
   }
 
@@ -198,9 +205,17 @@ export class TcloRouter {
     app.endpoint = ep;
   }
 
+  /** Tells observers that a guest TCLO channel exists (once per endpoint). */
+  private announce(ep: TcloEndpoint): void {
+    if (ep.announced) return;
+    ep.announced = true;
+    this.events?.emit('tclo.open', ep);
+  }
+
   /** The endpoint went away (guest CLOSE, host close/reset, socket end). */
   removeEndpoint(ep: TcloEndpoint, reason: string): void {
     if (!this.endpoints.delete(ep)) return;
+    if (ep.announced) this.events?.emit('tclo.close', { endpoint: ep, reason });
     const app = ep.app;
     ep.app = null;
     if (!app) return;
@@ -295,6 +310,7 @@ export class TcloRouter {
       request: p.cmd,
       reply: null,
     });
+    this.events?.emit('tclo.command', p.log);
   }
 
   /** A complete guest send on a TCLO endpoint (backdoor message or vsock DATA packet). */
@@ -303,21 +319,31 @@ export class TcloRouter {
     ep.lastActivity = this.now();
     if (msg.length === 0) {
       this.emptyPolls++;
-      return;
+    } else {
+      this.reply(ep, msg);
     }
+    // §5.1: the first send is "the only way to signal the existence of this
+    // guest application"; announced last, so an observer that queues a
+    // command here sees the endpoint ready and the command goes out with the
+    // guest's very next RECVSIZE.
+    if (!ep.announced) this.announce(ep);
+  }
+
+  private reply(ep: TcloEndpoint, msg: Buffer): void {
     const app = ep.app;
     const p = app ? app.inflight : null;
     const t = this.now();
+    let entry: RpcLogEntry;
     if (p && app) {
       app.inflight = null;
-      if (p.log) {
-        p.log.reply = Buffer.from(msg);
-        p.log.replyTime = t;
-      }
+      entry = p.log ?? this.log.add({ time: t, transport: ep.transport, proto: 'TCLO', channel: ep.id, pid: ep.pid, request: p.cmd, reply: null });
+      entry.reply = Buffer.from(msg);
+      entry.replyTime = t;
       this.settle(p, Buffer.from(msg));
     } else {
-      this.log.add({ time: t, transport: ep.transport, proto: 'TCLO', channel: ep.id, pid: ep.pid, request: null, reply: Buffer.from(msg), replyTime: t });
+      entry = this.log.add({ time: t, transport: ep.transport, proto: 'TCLO', channel: ep.id, pid: ep.pid, request: null, reply: Buffer.from(msg), replyTime: t });
     }
+    this.events?.emit('tclo.reply', entry);
     const m = ATR_RE.exec(msg.toString('latin1'));
     if (m) this.rebind(ep, m[1]);
     this.pump(ep);
