@@ -34,6 +34,30 @@ export interface MainArgs {
   verbose: boolean;
 }
 
+const HELP = `Usage: node dist/src/sim/main.js --trap-socket PATH --control-socket PATH [options]
+
+The VMX simulator: the host side of the VMware backdoor, RPCI/TCLO and vsock
+protocols, for processes run with the trap shim preloaded
+(docs/simulator-protocol.md). Prints "READY <trap> <control>" when listening.
+
+Options:
+  --trap-socket PATH         where the trap shim connects (VMTOOLSD_SIM_SOCKET)
+  --control-socket PATH      JSON-lines control socket (SimClient)
+  --vsock-fd N[:rpci|:tclo]  serve an inherited stream fd as a vsock connection
+  --vsock-rpci-socket PATH   listen for vsock RPCI stand-in connections
+  --vsock-tclo-socket PATH   listen for vsock TCLO stand-in connections
+  --guestinfo KEY=VALUE      seed a guest variable (repeatable)
+  --no-hb                    never offer high-bandwidth transfers
+  --refuse-cookie-open       refuse OPEN with the cookie flag (an old host)
+  --vmx-type N               GETVERSION's VMX type (default 2, ESX)
+  --clock-offset-ms N        host clock = this machine's clock + N ms
+  --auto-reset               drive each new TCLO channel as a VMX does
+  --ping-interval-ms N       auto-reset's periodic ping (default 15000; 0 = none)
+  --verbose                  one line per event on stderr
+  --exit-on-stdin-close      exit when stdin closes (the harness's parent died)
+  --help                     this text
+`;
+
 function usage(msg: string): never {
   process.stderr.write(`vmx-sim: ${msg}\n`);
   process.exit(2);
@@ -103,6 +127,9 @@ export function parseArgs(argv: string[]): MainArgs {
         pingIntervalMs = Number(v);
         break;
       }
+      case '--help':
+        process.stdout.write(HELP);
+        return process.exit(0);
       case '--verbose':
         a.verbose = true;
         break;
