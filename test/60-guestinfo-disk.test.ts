@@ -79,11 +79,16 @@ const MOUNTINFO = [
   '30 27 8:48 / /data\\040dir rw - btrfs /dev/sdd rw',
   '31 27 0:40 / /mnt/nfs rw - nfs4 srv:/x rw',
   '32 27 259:1 / /boot/efi rw - vfat /dev/nvme0n1 rw',
+  // A file bind-mounted over a file (as container sandboxes do): not a disk.
+  '33 27 8:1 /stubs/record /usr/bin/systemctl ro - ext4 /dev/sda1 rw',
   '',
 ].join('\n');
 
 function withMounts(src: MemoryGuestInfoSources): MemoryGuestInfoSources {
   src.setFile('/proc/self/mountinfo', MOUNTINFO);
+  for (const d of ['/', '/var', '/data dir', '/boot/efi']) src.addDir(d);
+  src.setFile('/usr/bin/systemctl', '#!/bin/sh\n');
+  src.statfsData.set('/usr/bin/systemctl', { bsize: 4096n, blocks: 1000n, bfree: 500n, bavail: 450n });
   const fs = (bsize: bigint, blocks: bigint, bfree: bigint, bavail: bigint): { bsize: bigint; blocks: bigint; bfree: bigint; bavail: bigint } => ({ bsize, blocks, bfree, bavail });
   src.statfsData.set('/', fs(4096n, 1000n, 500n, 450n));
   src.statfsData.set('/var', fs(4096n, 2000n, 100n, 100n));
@@ -95,11 +100,11 @@ function withMounts(src: MemoryGuestInfoSources): MemoryGuestInfoSources {
 describe('60 guestinfo mount table', () => {
   it('parses mountinfo fields and undoes octal escapes', () => {
     const m = parseMountinfo(MOUNTINFO);
-    assert.equal(m.length, 7);
+    assert.equal(m.length, 8);
     assert.deepEqual(m[4], { mountPoint: '/data dir', fsType: 'btrfs', source: '/dev/sdd', majorMinor: '8:48' });
   });
 
-  it('reports only disk file systems, in mount order, with free excluding reserved blocks', () => {
+  it('reports only disk file systems (directories, not bind-mounted files), in mount order, with free excluding reserved blocks', () => {
     const disks = gatherDiskInfo(withMounts(sysfsGuest()), { includeReserved: false, reportDevices: false });
     assert.ok(disks);
     assert.deepEqual(

@@ -72,6 +72,9 @@ export class BackdoorTclo extends BackdoorChannel implements TcloTransport {
 
   poll(reply: Buffer): Buffer | null {
     this.start();
-    return this.channel.tcloPoll(reply);
+    const command = this.channel.tcloPoll(reply);
+    // RpcIn treats a 0-byte message like an empty poll: no command, no reply
+    // (Debian's 12.2 vmtoolsd does exactly that; test/90).
+    return command !== null && command.length === 0 ? null : command;
   }
 }

@@ -107,6 +107,9 @@ export function gatherDiskInfo(src: GuestInfoSources, opts: DiskGatherOptions): 
   const disks: DiskEntry[] = [];
   for (const m of parseMountinfo(mountinfo)) {
     if (!REPORTED_FS_TYPES.has(m.fsType)) continue;
+    // A file bind-mounted over another file (container images, systemd
+    // credentials) is not a disk; open-vm-tools#347 is the same trap in quiesce.
+    if (!src.isDirectory(m.mountPoint)) continue;
     const st = src.statfs(m.mountPoint);
     if (!st) return undefined;
     // Root may use reserved blocks; "free" only includes them when asked to (wiperPosix.c).

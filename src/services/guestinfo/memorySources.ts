@@ -51,7 +51,8 @@ export class MemoryGuestInfoSources implements GuestInfoSources {
     this.spawnable = new Set(init.spawnable ?? []);
   }
 
-  private addDir(dir: string): void {
+  /** Declares a directory (and its parents). */
+  addDir(dir: string): void {
     let d = path.posix.normalize(dir);
     while (!this.dirs.has(d)) {
       this.dirs.add(d);
