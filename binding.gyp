@@ -1,6 +1,7 @@
 # Three targets share one set of channel sources (native/backdoor, native/vsock):
 #  - vmtools_native:    the Node addon (node-addon-api, C++ exceptions on);
 #                        also native/system (sd_notify, the hang detector thread)
+#                        and native/vsock/tclo.c (TCLO over vsock, §6.4)
 #  - vmware-rpctool:     a small C executable, drop-in for open-vm-tools' tool
 #                        (a Node start alone costs ~40 ms; see docs/design.md)
 #  - vmtoolsd_trap_shim: the LD_PRELOAD trap shim used with the VMX simulator
@@ -25,6 +26,7 @@
         "<@(channel_sources)",
         "native/system/sdnotify.c",
         "native/system/hangdetect.c",
+        "native/vsock/tclo.c",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

@@ -85,6 +85,8 @@ function guestSources(): MemoryGuestInfoSources {
         '28 27 254:16 / /srv/data rw - xfs /dev/vdb rw\n',
       '/proc/meminfo': 'MemTotal: 2048000 kB\nMemFree: 1024000 kB\nMemAvailable: 1500000 kB\n',
     },
+    // Mount points are directories (disk info skips file bind mounts).
+    dirs: ['/', '/srv/data'],
     statfs: {
       '/': { bsize: 4096n, blocks: 2_000_000n, bfree: 1_200_000n, bavail: 1_000_000n },
       '/srv/data': { bsize: 4096n, blocks: 500_000n, bfree: 400_000n, bavail: 400_000n },

@@ -4,11 +4,14 @@
  * (shim-preloaded) process; the simulator drives it with TCLO commands.
  */
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { connectUnixForTesting } from '../src/native';
 import { RpcOut } from '../src/rpc/rpcout';
 import { decodeGuestNicProto, LinuxGuestInfoSources } from '../src/services/guestinfo';
 import type { SimHandle } from '../src/sim/harness';
 import type { SimLogEntry } from '../src/sim/control';
 import { BackdoorRpci, BackdoorTclo } from '../src/transport/backdoor';
+import { VsockTclo } from '../src/transport/vsockTclo';
 import { Daemon } from '../src/daemon/daemon';
 import { guestInfoServices } from '../src/daemon/guestInfoService';
 import { TOOLS_VERSION_CURRENT } from '../src/daemon/version';
@@ -109,5 +112,35 @@ describeUnderShim(__filename, 'daemon session (addon, shim, simulator)', () => {
     await sleep(1500);
     assert.equal((await sim.client.sendTclo('reset', { timeoutMs: 5000 })).toString(), 'OK ATR toolbox');
     assert.equal((await sim.client.sendTclo('ping')).toString(), 'OK ');
+  });
+
+  it('with a vsock TCLO factory that cannot connect: falls back to the backdoor loop at once and answers reset (channel.md §6.4)', async () => {
+    daemon.stop(); // its TCLO channel closes, so "toolbox" goes to the next daemon
+    const lines: string[] = [];
+    let attempts = 0;
+    const fallback = new Daemon({
+      rpc: new RpcOut({ fallback: new BackdoorRpci() }),
+      tclo: new BackdoorTclo(),
+      vsockTclo: VsockTclo.fromFds(() => {
+        attempts++;
+        return connectUnixForTesting(path.join(sim.dir, 'no-vsock-tclo.sock'));
+      }),
+      log: { ...quiet, info: (m: string) => lines.push(m) },
+      services: { hooks: [], handlers: {} },
+    });
+    fallback.start();
+    try {
+      assert.equal(attempts, 1);
+      assert.equal(fallback.driver.kind, 'backdoor');
+      assert.ok(lines.some((l) => /^TCLO over vsock unavailable .*; using the backdoor$/.test(l)), lines.join('\n'));
+      await sim.client.clearRpcLog();
+      assert.equal((await sim.client.sendTclo('reset', { timeoutMs: 5000 })).toString(), 'OK ATR toolbox');
+      const tclo = (await sim.client.getRpcLog()).filter((e) => e.proto === 'TCLO');
+      assert.deepEqual(tclo.map((e) => e.transport), ['backdoor']);
+      assert.equal(fallback.driver.isRunning, true);
+      assert.ok(Date.now() - fallback.driver.lastActivityAt < 1000, 'the loop is polling');
+    } finally {
+      fallback.stop();
+    }
   });
 });

@@ -9,10 +9,12 @@
 // module can be loaded in worker threads; the backdoor call counters are
 // process-wide by nature and live in backdoor.c.
 //
-// One exception to "synchronous on the JS thread": HangDetectorThread runs
+// Two exceptions to "synchronous on the JS thread": HangDetectorThread runs
 // the hang detector's sampler on a thread of its own (native/system/
 // hangdetect.c), because its whole job is to speak while the JS thread is
-// stuck. It reports transitions back through a thread-safe function.
+// stuck; it reports transitions back through a thread-safe function. And
+// VsockTcloChannel is event-driven: the host pushes TCLO commands over vsock
+// (channel.md §6.4), read from a uv_poll_t on the JS thread as they come.
 
 #include <napi.h>
 
@@ -22,15 +24,18 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "backdoor/backdoor.h"
 #include "backdoor/message.h"
 #include "backdoor/rpcout.h"
 #include "system/hangdetect.h"
 #include "system/sdnotify.h"
+#include "vsock/tclo.h"
 #include "vsock/vsock.h"
 
 namespace {
@@ -269,6 +274,311 @@ class VsockChannel : public Napi::ObjectWrap<VsockChannel> {
 };
 
 // ---------------------------------------------------------------------------
+// VsockTcloChannel: TCLO over vsock, the host pushing commands (channel.md §6.4)
+//
+// Event-driven by a uv_poll_t on the JS thread, not by a reader thread.
+// libuv cannot wrap an AF_VSOCK fd as a stream (uv_guess_handle says
+// UNKNOWN), but it can poll any fd epoll accepts. Why a poll handle: every
+// command is dispatched on the JS thread anyway, so a reader thread would
+// only move bytes into a queue and wake the loop through a thread-safe
+// function -- one thread (and its stack) per channel, a hop per command, and
+// a thread to wake and join on close and at environment teardown. A poll
+// handle costs no thread, delivers packets in order without locks, and reads
+// only what is there (non-blocking, native/vsock/tclo.c). Writes -- a short
+// reply, a 20-byte PING -- are synchronous and bounded by the channel's
+// timeout; with the 64 KiB socket buffers of §6.4 step 2 they do not wait.
+// (The hang detector is the opposite case: it must run while JS is stuck, so
+// it has its thread.)
+//
+// Lifetime: the uv_poll_t lives in a heap State that only the handle's close
+// callback frees (libuv needs the memory until then). While started, the JS
+// object is Ref()'d so it cannot be collected while it can still call back.
+// If the environment (a worker, the process) goes first, an async cleanup
+// hook stops the handle and closes the fd without calling into JS, and the
+// environment waits for the close callback: no handle outlives its loop.
+
+class VsockTcloChannel : public Napi::ObjectWrap<VsockTcloChannel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "VsockTcloChannel",
+                       {
+                           InstanceMethod<&VsockTcloChannel::Connect>("connect"),
+                           InstanceMethod<&VsockTcloChannel::AdoptFd>("adoptFd"),
+                           InstanceMethod<&VsockTcloChannel::Start>("start"),
+                           InstanceMethod<&VsockTcloChannel::Reply>("reply"),
+                           InstanceMethod<&VsockTcloChannel::Ping>("ping"),
+                           InstanceMethod<&VsockTcloChannel::Close>("close"),
+                           InstanceMethod<&VsockTcloChannel::Info>("info"),
+                       });
+  }
+
+  explicit VsockTcloChannel(const Napi::CallbackInfo &info)
+      : Napi::ObjectWrap<VsockTcloChannel>(info), st_(new State) {
+    st_->env = info.Env();
+    st_->owner = this;
+    vsock_tclo_reader_init(&st_->reader);
+  }
+
+  ~VsockTcloChannel() override {
+    st_->owner = nullptr;
+    if (st_->polling) StopPolling(st_, false);
+    if (!st_->closing) Free(st_);  // else the close callback frees it
+  }
+
+ private:
+  struct State {
+    napi_env env = nullptr;
+    VsockTcloChannel *owner = nullptr;  // null once the JS object is finalized
+    int fd = -1;
+    int timeout_ms = 0;
+    bool polling = false;  // uv_poll_t initialised and not yet closed
+    bool closing = false;  // uv_close called, close callback pending
+    bool ref_held = false;  // the JS object is Ref()'d
+    uv_poll_t poll;
+    vsock_tclo_reader reader;
+    Napi::FunctionReference on_command;
+    Napi::FunctionReference on_closed;
+    napi_async_context actx = nullptr;
+    napi_async_cleanup_hook_handle hook = nullptr;
+  };
+
+  static void Free(State *st) {
+    if (st->fd >= 0) close(st->fd);
+    vsock_tclo_reader_free(&st->reader);
+    delete st;
+  }
+
+  // connect(port, timeoutMs): §6.4 steps 1-2, or NOT_VMWARE off VMware.
+  void Connect(const Napi::CallbackInfo &info) {
+    RequireFresh(info.Env());
+    unsigned port = info[0].As<Napi::Number>().Uint32Value();
+    int timeout_ms = info[1].As<Napi::Number>().Int32Value();
+    int fd;
+    vmt_error err;
+    if (vsock_tclo_connect(port, timeout_ms, &fd, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_OPEN);
+    }
+    st_->fd = fd;
+    st_->timeout_ms = timeout_ms;
+  }
+
+  // adoptFd(fd, timeoutMs): tests; the channel owns fd from now on.
+  void AdoptFd(const Napi::CallbackInfo &info) {
+    RequireFresh(info.Env());
+    st_->fd = info[0].As<Napi::Number>().Int32Value();
+    st_->timeout_ms = info[1].As<Napi::Number>().Int32Value();
+  }
+
+  // One connection per object: a restart makes a new channel (§5.4).
+  void RequireFresh(Napi::Env env) {
+    if (st_->fd >= 0 || st_->polling || st_->closing) {
+      vmt_error err;
+      vmt_fail(&err, VMT_NOT_OPEN, "vsock TCLO: this channel object was already used; make a new one");
+      throw MakeError(env, err);
+    }
+  }
+
+  // start(onCommand, onClosed)
+  void Start(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    vmt_error err;
+    if (st_->fd < 0 || st_->polling) {
+      vmt_fail(&err, VMT_NOT_OPEN, st_->polling ? "vsock TCLO: already started"
+                                                : "vsock TCLO: the channel is not open");
+      throw MakeError(env, err);
+    }
+    // libuv does this too; the reader relies on it, so say it here.
+    int fl = fcntl(st_->fd, F_GETFL);
+    if (fl < 0 || fcntl(st_->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+      vsock_sys_fail(&err, errno, "vsock TCLO: fcntl O_NONBLOCK");
+      throw MakeError(env, err);
+    }
+    uv_loop_t *loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    int rc = uv_poll_init(loop, &st_->poll, st_->fd);
+    if (rc != 0) {
+      vmt_fail(&err, VMT_IO, "vsock TCLO: uv_poll_init: %s", uv_strerror(rc));
+      throw MakeError(env, err);
+    }
+    st_->poll.data = st_;
+    st_->polling = true;
+    rc = uv_poll_start(&st_->poll, UV_READABLE | UV_DISCONNECT, &VsockTcloChannel::OnPoll);
+    if (rc != 0) {
+      StopPolling(st_, false);
+      vmt_fail(&err, VMT_IO, "vsock TCLO: uv_poll_start: %s", uv_strerror(rc));
+      throw MakeError(env, err);
+    }
+    st_->on_command = Napi::Persistent(info[0].As<Napi::Function>());
+    st_->on_closed = Napi::Persistent(info[1].As<Napi::Function>());
+    napi_value name = Napi::String::New(env, "VsockTcloChannel");
+    napi_async_init(env, nullptr, name, &st_->actx);
+    napi_add_async_cleanup_hook(env, &VsockTcloChannel::OnEnvCleanup, st_, &st_->hook);
+    Ref();
+    st_->ref_held = true;
+  }
+
+  void Send(const Napi::CallbackInfo &info, int64_t type, const uint8_t *p, size_t n) {
+    vmt_error err;
+    if (vsock_tclo_send(st_->fd, type, p, n, st_->timeout_ms, &err) != VMT_OK) {
+      throw MakeError(info.Env(), err, RPCOUT_STAGE_SEND);
+    }
+  }
+
+  // reply(buf): one DATA packet (§6.4 step 4).
+  void Reply(const Napi::CallbackInfo &info) {
+    Bytes b = GetBytes(info, 0);
+    Send(info, GUESTRPCPKT_TYPE_DATA, b.data, b.len);
+  }
+
+  // ping(): one PING packet (§6.4 step 5).
+  void Ping(const Napi::CallbackInfo &info) { Send(info, GUESTRPCPKT_TYPE_PING, nullptr, 0); }
+
+  // close(): idempotent; onClosed is not called for a close the caller asked for.
+  void Close(const Napi::CallbackInfo &) {
+    if (st_->polling) {
+      StopPolling(st_, false);
+    } else if (st_->fd >= 0) {
+      close(st_->fd);
+      st_->fd = -1;
+    }
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("open", Napi::Boolean::New(env, st_->fd >= 0));
+    o.Set("started", Napi::Boolean::New(env, st_->polling));
+    int snd = -1, rcv = -1;
+    socklen_t len = sizeof snd;
+    if (st_->fd >= 0) {
+      getsockopt(st_->fd, SOL_SOCKET, SO_SNDBUF, &snd, &len);
+      len = sizeof rcv;
+      getsockopt(st_->fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
+    }
+    o.Set("sendBufferSize", snd >= 0 ? Napi::Value(Napi::Number::New(env, snd)) : env.Null());
+    o.Set("recvBufferSize", rcv >= 0 ? Napi::Value(Napi::Number::New(env, rcv)) : env.Null());
+    return o;
+  }
+
+  // Stops watching, closes the fd (after uv_poll_stop, as libuv requires) and
+  // starts closing the handle. No JS runs here.
+  static void StopPolling(State *st, bool env_teardown) {
+    if (!st->polling) return;
+    st->polling = false;
+    st->closing = true;
+    uv_poll_stop(&st->poll);
+    if (st->fd >= 0) {
+      close(st->fd);
+      st->fd = -1;
+    }
+    if (st->ref_held && !env_teardown && st->owner != nullptr) {
+      st->owner->Unref();
+    }
+    st->ref_held = false;
+    uv_close(reinterpret_cast<uv_handle_t *>(&st->poll), &VsockTcloChannel::OnHandleClosed);
+  }
+
+  static void OnHandleClosed(uv_handle_t *h) {
+    State *st = static_cast<State *>(h->data);
+    st->closing = false;
+    st->on_command.Reset();
+    st->on_closed.Reset();
+    if (st->actx != nullptr) {
+      napi_async_destroy(st->env, st->actx);
+      st->actx = nullptr;
+    }
+    // Last: removing the hook may let a departing environment finish.
+    napi_async_cleanup_hook_handle hook = st->hook;
+    st->hook = nullptr;
+    if (st->owner == nullptr) Free(st);
+    if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
+  }
+
+  // The environment is going away with the channel still started.
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void *arg) {
+    State *st = static_cast<State *>(arg);
+    // If a close is already under way its callback removes the hook.
+    StopPolling(st, true);
+  }
+
+  // Calls a JS callback from the loop; a JS exception becomes an uncaught
+  // exception (there is no JS caller to rethrow it to).
+  static void CallJs(State *st, napi_value fn, napi_value recv, napi_value arg) {
+    napi_value result;
+    napi_status s = napi_make_callback(st->env, st->actx, recv, fn, 1, &arg, &result);
+    if (s == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(st->env, &exc);
+      napi_fatal_exception(st->env, exc);
+    }
+  }
+
+  // Readable (or hung up): read, hand out every complete packet, and end the
+  // channel on EOF or error -- after the packets that did arrive.
+  static void OnPoll(uv_poll_t *h, int status, int) {
+    State *st = static_cast<State *>(h->data);
+    if (!st->polling || st->owner == nullptr) return;
+    Napi::Env env(st->env);
+    Napi::HandleScope scope(env);
+    napi_value recv = st->owner->Value();
+    vmt_error err;
+    bool failed = false, eof = false;
+
+    if (status < 0) {
+      vmt_fail(&err, VMT_IO, "vsock TCLO: poll: %s", uv_strerror(status));
+      failed = true;
+    } else {
+      int at_eof = 0;
+      failed = vsock_tclo_reader_fill(&st->reader, st->fd, &at_eof, &err) != VMT_OK;
+      eof = at_eof != 0;
+    }
+    // An errored socket carries no replies: deliver only from a healthy one.
+    while (!failed) {
+      const uint8_t *p;
+      size_t n;
+      int have;
+      if (vsock_tclo_reader_next(&st->reader, &p, &n, &have, &err) != VMT_OK) {
+        failed = true;  // §6.4 step 3: a bad packet closes the channel
+        break;
+      }
+      if (!have) break;
+      napi_value buf;
+      void *data;
+      if (napi_create_buffer_copy(st->env, n, p, &data, &buf) != napi_ok) {
+        vmt_fail(&err, VMT_NO_MEMORY, "vsock TCLO: cannot allocate a %zu-byte command buffer", n);
+        failed = true;
+        break;
+      }
+      CallJs(st, st->on_command.Value(), recv, buf);
+      if (!st->polling) return;  // closed from the callback
+    }
+    if (!failed && eof && vsock_tclo_reader_pending(&st->reader) > 0) {
+      vmt_fail(&err, VMT_CHANNEL_CLOSED, "vsock TCLO: the host closed the connection in the "
+               "middle of a packet (%zu bytes buffered)", vsock_tclo_reader_pending(&st->reader));
+      failed = true;
+    }
+    if (!failed && !eof) return;
+
+    // End of the channel: stop first (the callback may start a new one),
+    // then report: an error, or null for a clean close by the host. The
+    // reference stays valid until the close callback, on a later tick.
+    napi_value on_closed = st->on_closed.Value();
+    StopPolling(st, false);
+    napi_value arg = env.Null();
+    if (failed) {
+      try {
+        arg = MakeError(env, err, RPCOUT_STAGE_RECEIVE).Value();
+      } catch (const Napi::Error &) {
+        return;  // the environment is going away
+      }
+    }
+    CallJs(st, on_closed, recv, arg);
+  }
+
+  State *st_;
+};
+
+// ---------------------------------------------------------------------------
 // HangDetectorThread: the hang detector's sampling thread (core-services.md §5.3)
 
 class HangDetectorThread : public Napi::ObjectWrap<HangDetectorThread> {
@@ -420,6 +730,7 @@ class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
         InstanceMethod<&VmtoolsAddon::RecvDatagramForTesting>("recvDatagramForTesting"),
         InstanceValue("Channel", Channel::Init(env), napi_enumerable),
         InstanceValue("VsockChannel", VsockChannel::Init(env), napi_enumerable),
+        InstanceValue("VsockTcloChannel", VsockTcloChannel::Init(env), napi_enumerable),
         InstanceValue("HangDetectorThread", HangDetectorThread::Init(env), napi_enumerable),
     });
   }

@@ -17,19 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* struct sockaddr_vm (§6.1), spelled out so no kernel header is needed. */
-struct vsock_addr {
-   uint16_t svm_family;
-   uint16_t svm_reserved1;
-   uint32_t svm_port;
-   uint32_t svm_cid;
-   uint8_t svm_zero[4];
-};
-
-static vmt_status sys_fail(vmt_error *err, int e, const char *fmt, ...)
-   __attribute__((format(printf, 3, 4)));
-
-static vmt_status sys_fail(vmt_error *err, int e, const char *fmt, ...)
+vmt_status vsock_sys_fail(vmt_error *err, int e, const char *fmt, ...)
 {
    if (err != NULL) {
       char what[160];
@@ -78,7 +66,7 @@ void vsock_close(vmt_vsock *v)
  * VMwareVMware for patched objects, so require both: the real vendor
  * (bd_cpuid_is_vmware ignores VMTOOLSD_ASSUME_VMWARE) and no simulator.
  */
-static vmt_status real_connect_allowed(vmt_error *err)
+vmt_status vsock_real_connect_allowed(vmt_error *err)
 {
    const char *sim = getenv("VMTOOLSD_SIM_SOCKET");
    if (sim != NULL && *sim != '\0') {
@@ -144,7 +132,7 @@ vmt_status vsock_connect(vmt_vsock *v, unsigned port, int privileged, vmt_error 
    vmt_status st;
 
    vsock_close(v);
-   st = real_connect_allowed(err);
+   st = vsock_real_connect_allowed(err);
    if (st != VMT_OK) {
       return st;
    }
@@ -186,15 +174,15 @@ vmt_status vsock_connect(vmt_vsock *v, unsigned port, int privileged, vmt_error 
          break;                            /* unrecoverable */
       }
       if (!(step == STEP_BIND && e == EACCES)) {
-         return sys_fail(err, e, "vsock %s to CID 0 port %u from privileged port %u",
-                         step_name(step), port, local);
+         return vsock_sys_fail(err, e, "vsock %s to CID 0 port %u from privileged port %u",
+                               step_name(step), port, local);
       }
       /* Not root (no CAP_NET_BIND_SERVICE): an unprivileged channel. */
    }
 
    fd = connect_from(VSOCK_PORT_ANY, port, &step, &e);
    if (fd < 0) {
-      return sys_fail(err, e, "vsock %s to CID 0 port %u", step_name(step), port);
+      return vsock_sys_fail(err, e, "vsock %s to CID 0 port %u", step_name(step), port);
    }
    v->fd = fd;
    v->privileged = 0;
@@ -386,7 +374,8 @@ static int wait_fd(int fd, short events, int timeout_ms)
    }
 }
 
-static vmt_status write_all(int fd, const uint8_t *p, size_t n, int timeout_ms, vmt_error *err)
+vmt_status vsock_write_all(int fd, const uint8_t *p, size_t n, int timeout_ms,
+                           const char *what, vmt_error *err)
 {
    int use_write = 0;
    while (n > 0) {
@@ -406,17 +395,17 @@ static vmt_status write_all(int fd, const uint8_t *p, size_t n, int timeout_ms, 
             continue;
          }
          if (w == 0) {
-            return vmt_fail(err, VMT_TIMEOUT, "VSockOut: Unable to send data for the RPCI "
-                            "command: peer not reading for %d ms", timeout_ms);
+            return vmt_fail(err, VMT_TIMEOUT, "%s: peer not reading for %d ms", what,
+                            timeout_ms);
          }
       }
       if (k < 0) {
          int e = errno;
          if (e == EPIPE || e == ECONNRESET) {
-            return vmt_fail(err, VMT_CHANNEL_CLOSED, "VSockOut: Unable to send data for the "
-                            "RPCI command: peer closed the connection (%s)", strerror(e));
+            return vmt_fail(err, VMT_CHANNEL_CLOSED, "%s: peer closed the connection (%s)",
+                            what, strerror(e));
          }
-         return sys_fail(err, e, "VSockOut: Unable to send data for the RPCI command");
+         return vsock_sys_fail(err, e, "%s", what);
       }
       p += k;
       n -= (size_t)k;
@@ -431,7 +420,8 @@ static vmt_status read_all(int fd, uint8_t *p, size_t n, int timeout_ms, vmt_err
        * a non-blocking injected fd does not spin on EAGAIN. */
       int w = wait_fd(fd, POLLIN, timeout_ms);
       if (w < 0) {
-         return sys_fail(err, errno, "VSockOut: Unable to receive the result of the RPCI command");
+         return vsock_sys_fail(err, errno,
+                               "VSockOut: Unable to receive the result of the RPCI command");
       }
       if (w == 0) {
          return vmt_fail(err, VMT_TIMEOUT, "VSockOut: Unable to receive the result of the "
@@ -451,7 +441,8 @@ static vmt_status read_all(int fd, uint8_t *p, size_t n, int timeout_ms, vmt_err
             return vmt_fail(err, VMT_CHANNEL_CLOSED, "VSockOut: Unable to receive the result "
                             "of the RPCI command: connection reset");
          }
-         return sys_fail(err, e, "VSockOut: Unable to receive the result of the RPCI command");
+         return vsock_sys_fail(err, e,
+                               "VSockOut: Unable to receive the result of the RPCI command");
       }
       p += k;
       n -= (size_t)k;
@@ -481,7 +472,8 @@ vmt_status vsock_rpc(vmt_vsock *v, const uint8_t *req, size_t len,
       return vmt_fail(err, VMT_NO_MEMORY, "cannot allocate a %zu-byte vsock packet", size);
    }
    guestrpc_packet_encode(pkt, GUESTRPCPKT_TYPE_DATA, 1, req, len, v->fast_close);
-   st = write_all(v->fd, pkt, size, v->timeout_ms, err);
+   st = vsock_write_all(v->fd, pkt, size, v->timeout_ms,
+                        "VSockOut: Unable to send data for the RPCI command", err);
    free(pkt);
    if (st != VMT_OK) {
       return st;

@@ -45,6 +45,15 @@ extern "C" {
 /* Our cap on a reply packet (the reference only rejects > INT_MAX - 4). */
 #define VSOCK_MAX_PACKET (64u << 20)
 
+/* struct sockaddr_vm (§6.1), spelled out so no kernel header is needed. */
+struct vsock_addr {
+   uint16_t svm_family;
+   uint16_t svm_reserved1;
+   uint32_t svm_port;
+   uint32_t svm_cid;
+   uint8_t svm_zero[4];
+};
+
 typedef struct vmt_vsock {
    int fd;                 /* -1 when closed */
    int privileged;         /* bound to a source port < 1024 */
@@ -74,6 +83,26 @@ vmt_status vsock_rpc(vmt_vsock *v, const uint8_t *req, size_t len,
                      rpcout_result *res, vmt_error *err);
 
 void vsock_close(vmt_vsock *v);
+
+/* ---- Shared with the TCLO channel (vsock/tclo.c) ---- */
+
+/*
+ * VMT_OK when a connect to the real hypervisor is allowed: the real CPUID
+ * vendor is VMwareVMware and no simulator is configured; else VMT_NOT_VMWARE
+ * with the reason. Every AF_VSOCK connect goes through this first.
+ */
+vmt_status vsock_real_connect_allowed(vmt_error *err);
+
+/* VMT_IO with errno e and "<fmt>: strerror(e)". */
+vmt_status vsock_sys_fail(vmt_error *err, int e, const char *fmt, ...)
+   __attribute__((format(printf, 3, 4)));
+
+/*
+ * Writes all n bytes (MSG_NOSIGNAL; waits up to timeout_ms whenever a
+ * non-blocking fd is full). `what` starts every error message.
+ */
+vmt_status vsock_write_all(int fd, const uint8_t *p, size_t n, int timeout_ms,
+                           const char *what, vmt_error *err);
 
 /* ---- DataMap packets (exposed for tests) ---- */
 

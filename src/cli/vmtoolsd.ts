@@ -18,6 +18,7 @@ import type { RpcReply } from '../rpc/types';
 import { LinuxGuestInfoSources } from '../services/guestinfo';
 import { BackdoorOneShotRpci, BackdoorRpci, BackdoorTclo } from '../transport/backdoor';
 import { VsockRpci } from '../transport/vsock';
+import { VsockTclo } from '../transport/vsockTclo';
 import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
@@ -27,8 +28,12 @@ import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../d
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
 const NOT_VMWARE_CMD = 'Unable to send command to VMware hypervisor.';
 
-/** The TCLO loop polls at least every 100 ms when idle; 5 s without a poll means it is stuck. */
-const WATCHDOG_POLL_AGE_MS = 5000;
+/**
+ * The backdoor TCLO loop polls at least every 100 ms when idle, and a vsock
+ * session counts as active while it waits for the host; either is stuck
+ * when it has made no progress for 5 s (e.g. a dispatch that never ends).
+ */
+const WATCHDOG_ACTIVITY_AGE_MS = 5000;
 
 /** GLib level names as tools.conf [logging] uses them. */
 const LEVELS = ['error', 'critical', 'warning', 'message', 'info', 'debug'] as const;
@@ -121,6 +126,8 @@ async function runService(configPath: string, level: string | undefined): Promis
   daemon = new Daemon({
     rpc,
     tclo: new BackdoorTclo(),
+    // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
+    vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
     services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => bool('vmtools', 'hide-tools-version') ?? false,
@@ -168,8 +175,11 @@ async function runService(configPath: string, level: string | undefined): Promis
   daemon.start();
   hang.start();
   // WATCHDOG=1 only while this event loop runs (the timer fires) and, when the
-  // TCLO loop should be polling, it has polled within the last 5 s.
-  systemd.startWatchdog(() => !daemon!.loop.isRunning || Date.now() - daemon!.loop.lastPollAt < WATCHDOG_POLL_AGE_MS);
+  // TCLO driver should be serving, it has made progress within the last 5 s.
+  systemd.startWatchdog(() => {
+    const tclo = daemon!.driver;
+    return !tclo.isRunning || Date.now() - tclo.lastActivityAt < WATCHDOG_ACTIVITY_AGE_MS;
+  });
   return new Promise<number>(() => undefined); // runs until a signal
 }
 

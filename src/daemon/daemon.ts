@@ -7,7 +7,10 @@
  *    channel's own reopen-and-retry, stops the loop; 1 s later the whole
  *    channel (RPCI and TCLO) is restarted;
  *  - after 60 consecutive restarts without a `reset` from the host the daemon
- *    gives up (RPCIN_MAX_RESTARTS); a processed `reset` clears the count.
+ *    gives up (RPCIN_MAX_RESTARTS); a processed `reset` clears the count;
+ *  - TCLO runs over vsock when a vsock transport is given and the connection
+ *    can be established, else over the backdoor at once; every restart tries
+ *    vsock first again (channel.md §6.4–6.5).
  *
  * It never spins (every retry is at least 1 s apart) and never exits on a
  * transient fault.
@@ -17,8 +20,11 @@ import { RpcOut } from '../rpc/rpcout';
 import { TcloDispatcher } from '../rpc/tclo';
 import type { RpcReply, RpcSender, TcloHandler } from '../rpc/types';
 import type { TcloTransport } from '../transport/transport';
+import type { VsockTclo } from '../transport/vsockTclo';
 import { CoreSession, Logger, ServiceHooks } from './coreSession';
+import type { TcloDriver, TcloDriverHooks } from './tcloDriver';
 import { BackdoorTcloLoop } from './tcloLoop';
+import { VsockTcloSession } from './vsockTcloSession';
 
 /** channel.md §5.4 / reference-figures.md §5 */
 export const CHANNEL_RESTART_DELAY_MS = 1000;
@@ -35,7 +41,10 @@ export interface DaemonServices {
 
 export interface DaemonOptions {
   rpc: RpcOut;
+  /** TCLO over the backdoor: the poll loop's channel (channel.md §5), and the fallback when vsockTclo is given. */
   tclo: TcloTransport;
+  /** TCLO over vsock, tried first at start and at every restart (§6.4–6.5); absent: backdoor only. */
+  vsockTclo?: VsockTclo;
   log: Logger;
   services: DaemonServices;
   confDirectory?: string;
@@ -54,7 +63,10 @@ export interface DaemonOptions {
 export class Daemon {
   readonly dispatcher = new TcloDispatcher();
   readonly session: CoreSession;
-  readonly loop: BackdoorTcloLoop;
+  /** The backdoor poll loop, and the vsock push session when vsock is configured. */
+  private readonly loop: BackdoorTcloLoop;
+  private readonly vsock: VsockTcloSession | undefined;
+  private current: TcloDriver;
   /** What services send through: reports failures to the supervisor. */
   readonly rpc: RpcSender;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -88,8 +100,7 @@ export class Daemon {
     this.session.registerHandlers(this.dispatcher);
     for (const h of opts.services.hooks) this.session.addService(h);
     this.dispatcher.registerAll(opts.services.handlers);
-    this.loop = new BackdoorTcloLoop({
-      transport: opts.tclo,
+    const hooks: TcloDriverHooks = {
       dispatch: (cmd) => this.dispatcher.dispatch(cmd),
       onError: (e) => this.channelError(e, 'TCLO'),
       onCommand: (cmd, reply, ms) => {
@@ -100,14 +111,44 @@ export class Daemon {
         }
         opts.onCommand?.(cmd, reply, ms);
       },
-    });
+    };
+    this.loop = new BackdoorTcloLoop({ ...hooks, transport: opts.tclo });
+    this.vsock = opts.vsockTclo ? new VsockTcloSession({ ...hooks, transport: opts.vsockTclo }) : undefined;
+    this.current = this.loop;
+  }
+
+  /** The TCLO driver in use now (it changes at restarts): its kind and liveness, for the watchdog. */
+  get driver(): TcloDriver {
+    return this.current;
   }
 
   start(): void {
     this.opts.onState?.('starting');
     this.session.publishVersion();
-    this.loop.start();
+    this.startTclo(false);
     for (const t of this.opts.services.timers ?? []) this.startTimer(t);
+  }
+
+  /**
+   * vsock first; if its connection cannot be established, the backdoor at
+   * once (§6.4 "Fallback"). `openBackdoor`: open the backdoor channel here,
+   * so a restart sees a failure now instead of at the first poll. Throws
+   * only when the backdoor channel cannot be opened either.
+   */
+  private startTclo(openBackdoor: boolean): void {
+    if (this.vsock) {
+      try {
+        this.vsock.start();
+        this.current = this.vsock;
+        this.opts.log.info('TCLO over vsock');
+        return;
+      } catch (e) {
+        this.opts.log.info(`TCLO over vsock unavailable (${e instanceof Error ? e.message : String(e)}); using the backdoor`);
+      }
+    }
+    if (openBackdoor) this.opts.tclo.start();
+    this.current = this.loop;
+    this.loop.start();
   }
 
   /** Orderly shutdown (core-services.md §10): withdraw capabilities, send the pending reply, close. */
@@ -118,7 +159,7 @@ export class Daemon {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const t of this.timers) clearTimeout(t);
     if (!this.errorPending) this.session.shutdown();
-    this.loop.stop();
+    this.current.stop();
     this.opts.rpc.stop();
   }
 
@@ -147,7 +188,7 @@ export class Daemon {
     this.errorPending = true;
     this.opts.log.warn(`${where} channel error: ${e instanceof Error ? e.message : String(e)}; restarting the channel in 1 s`);
     this.opts.onState?.('channel error: restarting');
-    this.loop.abort();
+    this.current.abort();
     this.opts.rpc.reset();
     this.scheduleRestart(e);
   }
@@ -163,16 +204,16 @@ export class Daemon {
         return;
       }
       try {
-        this.opts.tclo.start();
+        // Drivers report errors asynchronously, so none can come before errorPending is cleared below.
+        this.startTclo(true);
       } catch (e) {
         this.opts.log.warn(`channel restart ${this.restarts} failed: ${e instanceof Error ? e.message : String(e)}`);
         this.scheduleRestart(e);
         return;
       }
       this.errorPending = false;
-      this.opts.log.info(`channel restarted (attempt ${this.restarts}); waiting for the host's reset`);
+      this.opts.log.info(`channel restarted over ${this.current.kind} (attempt ${this.restarts}); waiting for the host's reset`);
       this.opts.onState?.('running: channel restarted');
-      this.loop.start();
     }, CHANNEL_RESTART_DELAY_MS);
   }
 }

@@ -7,6 +7,7 @@
  * backdoor calls per second).
  */
 import type { TcloTransport } from '../transport/transport';
+import type { TcloDriver, TcloDriverHooks } from './tcloDriver';
 
 /** channel.md §5.2: delay unit and RPCIN_MAX_DELAY (10 units = 100 ms). */
 export const TCLO_DELAY_UNIT_MS = 10;
@@ -14,18 +15,12 @@ export const TCLO_MAX_DELAY_UNITS = 10;
 
 const EMPTY = Buffer.alloc(0);
 
-export interface TcloLoopOptions {
+export interface TcloLoopOptions extends TcloDriverHooks {
   transport: TcloTransport;
-  /** Returns the framed reply ("OK …"/"ERROR …") to one host command. */
-  dispatch: (command: Buffer) => Promise<Buffer>;
-  /** A send or receive failed: the loop has stopped; the owner restarts the channel (§5.4). */
-  onError: (e: unknown) => void;
-  /** Each completed exchange (command and the time it took to dispatch), for logs and liveness. */
-  onCommand?: (command: Buffer, reply: Buffer, ms: number) => void;
-  now?: () => number;
 }
 
-export class BackdoorTcloLoop {
+export class BackdoorTcloLoop implements TcloDriver {
+  readonly kind = 'backdoor' as const;
   private delayUnits = 0;
   private pendingReply: Buffer = EMPTY;
   private timer: NodeJS.Timeout | undefined;
@@ -42,6 +37,11 @@ export class BackdoorTcloLoop {
 
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /** TcloDriver: the last poll (at least every 100 ms while the loop turns, §5.2). */
+  get lastActivityAt(): number {
+    return this.lastPollAt;
   }
 
   /** The delay before the next poll, in ms (for tests and logs). */

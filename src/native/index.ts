@@ -21,6 +21,8 @@ import type {
   NativeHangDetectorThread,
   NativeVsockChannel,
   NativeVsockInfo,
+  NativeVsockTcloChannel,
+  NativeVsockTcloInfo,
   RpcReply,
   RpcStage,
   ToolsHealth,
@@ -35,6 +37,7 @@ export type {
   LowBandwidthResult,
   NativeChannelInfo as ChannelInfo,
   NativeVsockInfo as VsockInfo,
+  NativeVsockTcloInfo as VsockTcloInfo,
   NativeHangDetectorThread as HangDetectorThread,
   RpcReply,
   RpcStage,
@@ -328,6 +331,95 @@ export class VsockChannel {
   }
 
   get info(): NativeVsockInfo {
+    return this.n.info();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// TCLO over vsock (channel.md §6.4)
+
+/**
+ * How long connect() waits for CID 0 port 975, and any one packet write
+ * waits for buffer space. The VMX accepts or refuses at once; the kernel's
+ * own vsock connect timeout is 2 s as well. A write never waits in practice
+ * (64 KiB buffers, replies of a few bytes), and must not hold the JS thread
+ * long: the hang detector reports "hung" after 5 s.
+ */
+export const DEFAULT_VSOCK_TCLO_TIMEOUT_MS = 2000;
+
+export interface VsockTcloOptions {
+  /** connect() and per-write wait; default 2000 ms, -1 = forever. */
+  timeoutMs?: number;
+}
+
+export interface VsockTcloConnectOptions extends VsockTcloOptions {
+  /** Default 975 (GUESTRPC_TCLO_VSOCK_LISTEN_PORT). */
+  port?: number;
+}
+
+/** Called once when the channel ends by itself: null = the host closed cleanly. */
+export type VsockTcloClosed = (err: ChannelError | null) => void;
+
+function checkTcloTimeout(v: unknown): number {
+  return v === undefined ? DEFAULT_VSOCK_TCLO_TIMEOUT_MS : checkInt(v, 'timeoutMs', -1, 0x7fffffff);
+}
+
+/**
+ * One TCLO-over-vsock connection (channel.md §6.4): the host pushes each
+ * command as a DataMap packet, start()'s onCommand receives its payload,
+ * reply() answers with a DATA packet and ping() sends the heartbeat. One
+ * object per connection; a restart makes a new one.
+ */
+export class VsockTcloChannel {
+  private started = false;
+
+  private constructor(private readonly n: NativeVsockTcloChannel) {}
+
+  /** Connect to the hypervisor (CID 0 port 975). Refused with NOT_VMWARE unless really on VMware. */
+  static connect(opts: VsockTcloConnectOptions = {}): VsockTcloChannel {
+    const n = new (native().VsockTcloChannel)();
+    const port = opts.port === undefined ? GUESTRPC_TCLO_VSOCK_PORT : checkInt(opts.port, 'port', 0, 0xfffffffe);
+    n.connect(port, checkTcloTimeout(opts.timeoutMs));
+    return new VsockTcloChannel(n);
+  }
+
+  /** Use an already-connected stream fd (the channel owns and closes it). */
+  static fromFd(fd: number, opts: VsockTcloOptions = {}): VsockTcloChannel {
+    const n = new (native().VsockTcloChannel)();
+    n.adoptFd(checkInt(fd, 'fd', 0, 0x7fffffff), checkTcloTimeout(opts.timeoutMs));
+    return new VsockTcloChannel(n);
+  }
+
+  /**
+   * Starts delivering host commands to onCommand (on this thread, in order).
+   * onClosed runs once if the channel ends by itself -- never after close().
+   */
+  start(onCommand: (payload: Buffer) => void, onClosed: VsockTcloClosed): void {
+    if (typeof onCommand !== 'function') throw new TypeError('onCommand must be a function');
+    if (typeof onClosed !== 'function') throw new TypeError('onClosed must be a function');
+    if (this.started) throw new Error('VsockTcloChannel already started');
+    this.n.start(onCommand, onClosed as (err: Error | null) => void);
+    this.started = true;
+  }
+
+  /** The reply to the last command, as one DATA packet ("OK …"/"ERROR …", never empty). */
+  reply(reply: Bytes): void {
+    const b = toBytes(reply, 'reply');
+    // An empty payload would go out without field 2 (RpcInPackSendData), which no host expects.
+    if (b.length === 0) throw new RangeError('a TCLO reply is never empty ("OK " at least)');
+    this.n.reply(b);
+  }
+
+  /** The heartbeat: one PING packet. */
+  ping(): void {
+    this.n.ping();
+  }
+
+  close(): void {
+    this.n.close();
+  }
+
+  get info(): NativeVsockTcloInfo {
     return this.n.info();
   }
 }

@@ -4,7 +4,8 @@
  * The addon is deliberately thin: it trusts its arguments (src/native/index.ts
  * validates them and fills defaults) and does one whole operation per call,
  * synchronously, on the calling thread -- except HangDetectorThread, which
- * exists to run while the JS thread cannot. Failures throw the class registered
+ * exists to run while the JS thread cannot, and VsockTcloChannel, which
+ * calls back when the host pushes a command. Failures throw the class registered
  * with setErrorClass (ChannelError), or a plain Error before that, carrying a
  * stable `code` (ChannelErrorCode).
  */
@@ -141,6 +142,47 @@ export interface NativeVsockChannel {
   info(): NativeVsockInfo;
 }
 
+export interface NativeVsockTcloInfo {
+  open: boolean;
+  /** start() ran and the channel has not ended. */
+  started: boolean;
+  /** SO_SNDBUF / SO_RCVBUF as the kernel reports them (Linux doubles what was set); null when closed. */
+  sendBufferSize: number | null;
+  recvBufferSize: number | null;
+}
+
+/**
+ * TCLO over vsock, the host pushing commands (channel.md §6.4). One object
+ * per connection: connect() or adoptFd(), then start(); a restart makes a
+ * new object. Event-driven from a uv_poll_t on the JS thread (no thread).
+ */
+export interface NativeVsockTcloChannel {
+  /**
+   * Non-blocking connect to CID 0 `port` from an ephemeral port, waiting up
+   * to timeoutMs (-1 forever), then SO_SNDBUF/SO_RCVBUF ≥ 64 KiB. Refused
+   * (NOT_VMWARE) unless the real CPUID says VMware and no simulator is
+   * configured. timeoutMs also bounds every later packet write.
+   */
+  connect(port: number, timeoutMs: number): void;
+  /** Adopt an already-connected stream fd (owned and closed by the channel). */
+  adoptFd(fd: number, timeoutMs: number): void;
+  /**
+   * Watch for host packets. onCommand gets each packet's payload (field 2),
+   * in order. onClosed runs once when the channel ends by itself: null when
+   * the host closed cleanly between packets, else a ChannelError (PROTOCOL
+   * for a packet without payload or a bad DataMap, TOO_LARGE, CHANNEL_CLOSED
+   * when cut mid-packet or reset, IO). Never called after close().
+   */
+  start(onCommand: (payload: Buffer) => void, onClosed: (err: Error | null) => void): void;
+  /** One DATA packet with `reply` as payload (no FAST_CLOSE). */
+  reply(reply: Uint8Array): void;
+  /** One PING packet (type 2, no payload; 20 bytes). */
+  ping(): void;
+  /** Stop watching and close the fd; idempotent. */
+  close(): void;
+  info(): NativeVsockTcloInfo;
+}
+
 /** The `update.tools.health` argument, and the hang detector's state (core-services.md §5.3). */
 export type ToolsHealth = 'normal' | 'hung' | 'guest_slow';
 
@@ -211,6 +253,7 @@ export interface NativeBinding {
   setErrorClass(ctor: new (message: string, code: ChannelErrorCode) => Error): void;
   Channel: new () => NativeChannel;
   VsockChannel: new () => NativeVsockChannel;
+  VsockTcloChannel: new () => NativeVsockTcloChannel;
   /** Starts the thread; `starveForTestingMs` > 0 makes it oversleep every sample (tests only). */
   HangDetectorThread: new (
     intervalMs: number,
