@@ -13,7 +13,7 @@ import type { GuestView } from './guestinfo-view';
 import type { CallCounters, ChannelInfo, CheckpointRule, CounterSnapshot, VmxHost } from './host';
 import type { RpcLogEntry } from './rpclog';
 import type { AutoResetConfig, AutoResetOptions, SessionInfo } from './session';
-import { ShimServer, ShimServerStats, removeStaleSocket } from './shim-server';
+import { listenUnix, ShimServer, ShimServerStats, removeStaleSocket } from './shim-server';
 import type { TcloEndpointInfo } from './tclo';
 import type { VsockHost, VsockStats } from './vsock-host';
 
@@ -167,16 +167,7 @@ export class ControlServer {
   ) {}
 
   async listen(path: string): Promise<void> {
-    removeStaleSocket(path);
-    const server = net.createServer((s) => this.serve(s));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server = server;
+    this.server = await listenUnix(path, (s) => this.serve(s));
     this.path = path;
   }
 

@@ -142,16 +142,7 @@ export class ShimServer {
 
   /** Listens on a UNIX socket path; a stale socket file left by a previous run is replaced. */
   async listen(path: string): Promise<void> {
-    removeStaleSocket(path);
-    const server = net.createServer((s) => this.serve(s));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server = server;
+    this.server = await listenUnix(path, (s) => this.serve(s));
     this.path = path;
   }
 
@@ -200,6 +191,23 @@ export class ShimServer {
     if (this.path) removeStaleSocket(this.path);
     this.path = null;
   }
+}
+
+/**
+ * Listens on a UNIX socket path, replacing a stale socket file left by a
+ * previous run; resolves once listening (the simulator's three servers).
+ */
+export async function listenUnix(path: string, onConnection: (s: net.Socket) => void): Promise<net.Server> {
+  removeStaleSocket(path);
+  const server = net.createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }
 
 /** Removes a leftover socket file (never a regular file or directory). */

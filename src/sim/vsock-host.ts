@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import { GUESTRPCPKT_TYPE_DATA, GUESTRPCPKT_TYPE_PING } from './constants';
 import { DataMapError, GuestRpcPacket, decodeGuestRpcPacket, encodeGuestRpcPacket, packetLength } from './datamap';
 import type { VmxHost } from './host';
-import { removeStaleSocket } from './shim-server';
+import { listenUnix, removeStaleSocket } from './shim-server';
 import type { TcloEndpoint } from './tclo';
 
 export type VsockRole = 'rpci' | 'tclo';
@@ -165,16 +165,8 @@ export class VsockHost {
 
   /** Accepts guest connections on a UNIX socket path standing in for CID 0 port 975/976. */
   async listen(path: string, opts: VsockAttachOptions): Promise<void> {
-    removeStaleSocket(path);
-    const server = net.createServer((s) => {
+    const server = await listenUnix(path, (s) => {
       this.attach(s, opts);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
     });
     this.servers.push({ server, path });
   }
