@@ -33,6 +33,18 @@ const AGENTS: Agent[] = ['vmtoolsd-node', 'open-vm-tools'];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A simulator on a trap socket of its own: the soak runs two at once. */
+async function simulator(): Promise<SimHandle> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-daemon-'));
+  const sim = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
+  const stop = sim.stop.bind(sim);
+  sim.stop = async () => {
+    await stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return sim;
+}
+
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -96,7 +108,7 @@ interface Figures {
 async function measure(agent: Agent): Promise<Figures> {
   const f: Partial<Figures> = { execToFirstReplyMs: [] };
   for (let i = 0; i < EXEC_RUNS; i++) {
-    const sim = await startSimulator();
+    const sim = await simulator();
     try {
       await sim.client.clearRpcLog();
       const first = sim.client.sendTclo('reset', { timeoutMs: 15000 });
@@ -110,7 +122,7 @@ async function measure(agent: Agent): Promise<Figures> {
     }
   }
 
-  const sim = await startSimulator();
+  const sim = await simulator();
   try {
     const run = await launch(agent, sim);
     await handshake(sim);
@@ -140,7 +152,7 @@ async function soak(): Promise<Record<Agent, Figures['soak']>> {
   const out = {} as Record<Agent, Figures['soak']>;
   await Promise.all(
     AGENTS.map(async (agent) => {
-      const sim = await startSimulator();
+      const sim = await simulator();
       try {
         const run = await launch(agent, sim);
         await handshake(sim);

@@ -10,6 +10,10 @@ import * as path from 'node:path';
 import { bindDatagramForTesting, recvDatagramForTesting } from '../src/native';
 import type { SimHandle } from '../src/sim/harness';
 import { describeUnderShim, REPO_ROOT, sleep, startSim } from './helpers/native-env';
+import { runSandboxed, sandboxBlocker } from './helpers/sandbox';
+
+const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
+const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
 
 const VMTOOLSD = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
 
@@ -33,6 +37,32 @@ describeUnderShim(__filename, 'bin/vmtoolsd', () => {
   it('--cmd prints the reply, exit 0; a failure reply goes to stderr, exit 1', () => {
     assert.deepEqual(run(['--cmd', 'info-get guestinfo.foo']), { status: 0, stdout: 'bar\n', stderr: '' });
     assert.deepEqual(run(['--cmd', 'info-get guestinfo.nope']), { status: 1, stdout: '', stderr: 'No value found\n' });
+  });
+
+  it("--cmd: same stdout, stderr and exit code as Debian's vmtoolsd --cmd (both in the sandbox)", async function () {
+    this.timeout(60000);
+    const blocker = sandboxBlocker();
+    if (blocker) throw new Error(`cannot sandbox Debian's vmtoolsd: ${blocker}`);
+    const base = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
+    // Its --cmd tries vsock first: only ever inside the sandbox, where AF_VSOCK fails.
+    const run = async (cmd: string[], e: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> => {
+      const p = runSandboxed(cmd, { env: e, stubsLog: path.join(sim.dir, 'stubs.log') });
+      let out = '';
+      let err = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      await p.sandbox.ready;
+      return { code: (await p.sandbox.exited).code, out, err };
+    };
+    for (const rpc of ['info-get guestinfo.foo', 'info-get guestinfo.nope', 'bogus.cmd with args']) {
+      const theirs = await run([path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd'), '--cmd', rpc], {
+        ...base,
+        ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }),
+        LD_LIBRARY_PATH: OVT_LIB,
+      });
+      const ours = await run([process.execPath, VMTOOLSD, '--cmd', rpc], { ...base, ...sim.env({ preload: true }) });
+      assert.deepEqual(ours, theirs, rpc);
+    }
   });
 
   it('--cmd off VMware: the reference message, exit 1; the service exits 0', () => {

@@ -13,11 +13,15 @@ const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
 const fail = <T>(reason: string): Decoded<T> => ({ ok: false, reason });
 
 /**
- * g_key_file_parse_value_as_string without a list separator: `\s \n \t \r \\`
- * are decoded; any other escape, or a '\' at the end, makes the value invalid.
+ * What g_key_file_parse_value_as_string produces without a list separator:
+ * `\s \n \t \r \\` are decoded; an unknown escape is kept as written and a
+ * lone trailing backslash dropped, and either is reported as `error` — GLib
+ * sets its error but still builds the string, and callers differ in whether
+ * they use it (the daemon falls back to the default; the toolbox prints it).
  */
-export function decodeString(raw: string): Decoded<string> {
+export function decodeStringLenient(raw: string): { value: string; error?: string } {
   let out = '';
+  let error: string | undefined;
   for (let i = 0; i < raw.length; i++) {
     const ch = raw[i]!;
     if (ch !== '\\') {
@@ -25,17 +29,31 @@ export function decodeString(raw: string): Decoded<string> {
       continue;
     }
     i++;
-    if (i >= raw.length) return fail('Key file contains escape character at end of line');
+    if (i >= raw.length) {
+      error ??= 'Key file contains escape character at end of line';
+      break;
+    }
     switch (raw[i]) {
       case 's': out += ' '; break;
       case 'n': out += '\n'; break;
       case 't': out += '\t'; break;
       case 'r': out += '\r'; break;
       case '\\': out += '\\'; break;
-      default: return fail(`Key file contains invalid escape sequence “\\${raw[i]}”`);
+      default:
+        error ??= `Key file contains invalid escape sequence “\\${raw[i]}”`;
+        out += `\\${raw[i]}`;
     }
   }
-  return ok(out);
+  return error === undefined ? { value: out } : { value: out, error };
+}
+
+/**
+ * g_key_file_get_string as the daemon uses it: an invalid escape, or a '\'
+ * at the end, makes the value invalid (the caller then uses the default).
+ */
+export function decodeString(raw: string): Decoded<string> {
+  const d = decodeStringLenient(raw);
+  return d.error === undefined ? ok(d.value) : fail(d.error);
 }
 
 /**

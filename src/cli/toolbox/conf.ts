@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { parseKeyFile, type KeyFile } from '../../config/keyfile';
-import { decodeBoolean } from '../../config/keyfile-values';
+import { decodeBoolean, decodeStringLenient } from '../../config/keyfile-values';
 
 /** GLOBALCONF_LOCAL_FILENAME */
 export const GLOBAL_CONF_NAME = 'tools-global.conf';
@@ -123,24 +123,12 @@ export function startupWarnings(confFile: string): string[] {
 }
 
 /**
- * g_key_file_get_string's value: escapes decoded; an unknown escape is kept
- * as written and a lone trailing backslash dropped (GLib reports an error but
- * still returns the string, and the toolbox ignores the error).
+ * g_key_file_get_string's value as the toolbox uses it: GLib reports an
+ * error for an unknown escape or a trailing backslash but still returns the
+ * string, and the toolbox ignores the error.
  */
 export function glibString(raw: string): string {
-  let out = '';
-  for (let i = 0; i < raw.length; i++) {
-    const ch = raw[i]!;
-    if (ch !== '\\') {
-      out += ch;
-      continue;
-    }
-    i++;
-    if (i >= raw.length) break;
-    const e = raw[i]!;
-    out += e === 's' ? ' ' : e === 'n' ? '\n' : e === 't' ? '\t' : e === 'r' ? '\r' : e === '\\' ? '\\' : `\\${e}`;
-  }
-  return out;
+  return decodeStringLenient(raw).value;
 }
 
 /** The raw value of [section] key, if the key is there. */
