@@ -390,7 +390,7 @@ class VsockTcloChannel : public Napi::ObjectWrap<VsockTcloChannel> {
     // libuv does this too; the reader relies on it, so say it here.
     int fl = fcntl(st_->fd, F_GETFL);
     if (fl < 0 || fcntl(st_->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-      vsock_sys_fail(&err, errno, "vsock TCLO: fcntl O_NONBLOCK");
+      vmt_sys_fail(&err, errno, "vsock TCLO: fcntl O_NONBLOCK");
       throw MakeError(env, err);
     }
     uv_loop_t *loop = nullptr;

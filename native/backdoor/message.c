@@ -49,6 +49,20 @@ vmt_status vmt_fail(vmt_error *err, vmt_status code, const char *fmt, ...)
    return code;
 }
 
+vmt_status vmt_sys_fail(vmt_error *err, int e, const char *fmt, ...)
+{
+   if (err != NULL) {
+      char what[200];
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(what, sizeof what, fmt, ap);
+      va_end(ap);
+      vmt_fail(err, VMT_IO, "%s: %s", what, strerror(e));
+      err->sys_errno = e;
+   }
+   return VMT_IO;
+}
+
 const char *msg_proto_name(uint32_t proto)
 {
    switch (proto & ~GUESTMSG_FLAG_COOKIE) {

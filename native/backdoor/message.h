@@ -73,6 +73,10 @@ typedef struct vmt_error {
 vmt_status vmt_fail(vmt_error *err, vmt_status code, const char *fmt, ...)
    __attribute__((format(printf, 3, 4)));
 
+/* A failed system call: VMT_IO with errno `e`, message "<what>: <strerror>". */
+vmt_status vmt_sys_fail(vmt_error *err, int e, const char *fmt, ...)
+   __attribute__((format(printf, 3, 4)));
+
 /* A message channel (channel.md §3: 16-bit id + 64-bit cookie). */
 typedef struct vmt_channel {
    uint32_t proto;          /* RPCI_PROTOCOL_NUM or TCLO_PROTOCOL_NUM */

@@ -11,23 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static vmt_status sys_fail(vmt_error *err, int e, const char *fmt, ...)
-   __attribute__((format(printf, 3, 4)));
-
-static vmt_status sys_fail(vmt_error *err, int e, const char *fmt, ...)
-{
-   if (err != NULL) {
-      char what[200];
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(what, sizeof what, fmt, ap);
-      va_end(ap);
-      vmt_fail(err, VMT_IO, "%s: %s", what, strerror(e));
-      err->sys_errno = e;
-   }
-   return VMT_IO;
-}
-
 /* For messages: abstract names print with their '@', as systemd shows them. */
 static const char *shown(const char *path, size_t path_len, char *buf, size_t cap)
 {
@@ -45,14 +28,14 @@ vmt_status sdnotify_sockaddr(const char *path, size_t path_len,
    addr->sun_family = AF_UNIX;
    if (path_len == 0 || (path[0] != '/' && path[0] != '@') ||
        memchr(path, '\0', path_len) != NULL) {
-      return sys_fail(err, EINVAL, "NOTIFY_SOCKET %s is neither an absolute "
+      return vmt_sys_fail(err, EINVAL, "NOTIFY_SOCKET %s is neither an absolute "
                       "path nor an abstract '@' name",
                       shown(path, path_len, name, sizeof name));
    }
    if (path[0] == '@') {
       /* Abstract: every byte of sun_path up to the length is the name. */
       if (path_len > sizeof addr->sun_path) {
-         return sys_fail(err, ENAMETOOLONG, "NOTIFY_SOCKET %s",
+         return vmt_sys_fail(err, ENAMETOOLONG, "NOTIFY_SOCKET %s",
                          shown(path, path_len, name, sizeof name));
       }
       addr->sun_path[0] = '\0';
@@ -61,7 +44,7 @@ vmt_status sdnotify_sockaddr(const char *path, size_t path_len,
    } else {
       /* Filesystem: room for the terminating NUL, which the length counts. */
       if (path_len >= sizeof addr->sun_path) {
-         return sys_fail(err, ENAMETOOLONG, "NOTIFY_SOCKET %s",
+         return vmt_sys_fail(err, ENAMETOOLONG, "NOTIFY_SOCKET %s",
                          shown(path, path_len, name, sizeof name));
       }
       memcpy(addr->sun_path, path, path_len);
@@ -84,7 +67,7 @@ vmt_status sdnotify_send(const char *path, size_t path_len,
    }
    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
    if (fd < 0) {
-      return sys_fail(err, errno, "sd_notify: socket");
+      return vmt_sys_fail(err, errno, "sd_notify: socket");
    }
    ssize_t n;
    do {
@@ -94,12 +77,12 @@ vmt_status sdnotify_send(const char *path, size_t path_len,
    int e = errno;
    close(fd);
    if (n < 0) {
-      return sys_fail(err, e, "sd_notify: sendto %s",
+      return vmt_sys_fail(err, e, "sd_notify: sendto %s",
                       shown(path, path_len, name, sizeof name));
    }
    if ((size_t)n != len) {
       /* Datagrams go whole or not at all; this is a kernel surprise. */
-      return sys_fail(err, EMSGSIZE, "sd_notify: sendto %s sent %zd of %zu bytes",
+      return vmt_sys_fail(err, EMSGSIZE, "sd_notify: sendto %s sent %zd of %zu bytes",
                       shown(path, path_len, name, sizeof name), n, len);
    }
    return VMT_OK;
@@ -119,12 +102,12 @@ vmt_status sdnotify_bind_for_testing(const char *path, size_t path_len,
    }
    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
    if (fd < 0) {
-      return sys_fail(err, errno, "socket");
+      return vmt_sys_fail(err, errno, "socket");
    }
    if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0) {
       int e = errno;
       close(fd);
-      return sys_fail(err, e, "bind %s", shown(path, path_len, name, sizeof name));
+      return vmt_sys_fail(err, e, "bind %s", shown(path, path_len, name, sizeof name));
    }
    *fd_out = fd;
    return VMT_OK;
@@ -142,7 +125,7 @@ vmt_status sdnotify_recv_for_testing(int fd, int timeout_ms, uint8_t *buf,
       r = poll(&p, 1, timeout_ms);
    } while (r < 0 && errno == EINTR);
    if (r < 0) {
-      return sys_fail(err, errno, "poll");
+      return vmt_sys_fail(err, errno, "poll");
    }
    if (r == 0) {
       return VMT_OK;
@@ -152,7 +135,7 @@ vmt_status sdnotify_recv_for_testing(int fd, int timeout_ms, uint8_t *buf,
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
          return VMT_OK;
       }
-      return sys_fail(err, errno, "recv");
+      return vmt_sys_fail(err, errno, "recv");
    }
    *len_out = (size_t)n;
    return VMT_OK;

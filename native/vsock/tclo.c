@@ -45,14 +45,14 @@ vmt_status vsock_tclo_min_buffers(int fd, vmt_error *err)
       int size = 0;
       socklen_t len = sizeof size;
       if (getsockopt(fd, SOL_SOCKET, bufs[i].opt, &size, &len) != 0) {
-         return vsock_sys_fail(err, errno, "vsock TCLO: getsockopt %s", bufs[i].name);
+         return vmt_sys_fail(err, errno, "vsock TCLO: getsockopt %s", bufs[i].name);
       }
       if (size >= VSOCK_TCLO_MIN_BUF_SIZE) {
          continue;
       }
       size = VSOCK_TCLO_MIN_BUF_SIZE;
       if (setsockopt(fd, SOL_SOCKET, bufs[i].opt, &size, sizeof size) != 0) {
-         return vsock_sys_fail(err, errno, "vsock TCLO: cannot raise %s to %d bytes",
+         return vmt_sys_fail(err, errno, "vsock TCLO: cannot raise %s to %d bytes",
                                bufs[i].name, VSOCK_TCLO_MIN_BUF_SIZE);
       }
    }
@@ -73,7 +73,7 @@ vmt_status vsock_tclo_connect(unsigned port, int timeout_ms, int *fd_out, vmt_er
 
    fd = socket(VSOCK_AF_LINUX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
    if (fd < 0) {
-      return vsock_sys_fail(err, errno, "vsock TCLO: socket");
+      return vmt_sys_fail(err, errno, "vsock TCLO: socket");
    }
    /* No bind: connect() picks an ephemeral source port. The TCLO channel
     * is never privileged (§6.4 step 1; only RPCI binds below 1024). */
@@ -85,7 +85,7 @@ vmt_status vsock_tclo_connect(unsigned port, int timeout_ms, int *fd_out, vmt_er
       if (errno != EINPROGRESS && errno != EINTR) {
          e = errno;
          close(fd);
-         return vsock_sys_fail(err, e, "vsock TCLO: connect to CID 0 port %u", port);
+         return vmt_sys_fail(err, e, "vsock TCLO: connect to CID 0 port %u", port);
       }
       /* Completion is writability (connect(2), "EINPROGRESS"). */
       int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
@@ -103,7 +103,7 @@ vmt_status vsock_tclo_connect(unsigned port, int timeout_ms, int *fd_out, vmt_er
          if (r < 0) {
             e = errno;
             close(fd);
-            return vsock_sys_fail(err, e, "vsock TCLO: waiting for the connect to CID 0 port %u",
+            return vmt_sys_fail(err, e, "vsock TCLO: waiting for the connect to CID 0 port %u",
                                   port);
          }
          if (r == 0) {
@@ -119,7 +119,7 @@ vmt_status vsock_tclo_connect(unsigned port, int timeout_ms, int *fd_out, vmt_er
       }
       if (e != 0) {
          close(fd);
-         return vsock_sys_fail(err, e, "vsock TCLO: connect to CID 0 port %u", port);
+         return vmt_sys_fail(err, e, "vsock TCLO: connect to CID 0 port %u", port);
       }
    }
 
@@ -231,7 +231,7 @@ vmt_status vsock_tclo_reader_fill(vsock_tclo_reader *r, int fd, int *eof, vmt_er
       if (errno == ECONNRESET) {
          return vmt_fail(err, VMT_CHANNEL_CLOSED, "vsock TCLO: connection reset by the host");
       }
-      return vsock_sys_fail(err, errno, "vsock TCLO: read");
+      return vmt_sys_fail(err, errno, "vsock TCLO: read");
    }
    return VMT_OK;
 }

@@ -17,20 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-vmt_status vsock_sys_fail(vmt_error *err, int e, const char *fmt, ...)
-{
-   if (err != NULL) {
-      char what[160];
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(what, sizeof what, fmt, ap);
-      va_end(ap);
-      vmt_fail(err, VMT_IO, "%s: %s", what, strerror(e));
-      err->sys_errno = e;
-   }
-   return VMT_IO;
-}
-
 void vsock_init(vmt_vsock *v)
 {
    memset(v, 0, sizeof *v);
@@ -174,7 +160,7 @@ vmt_status vsock_connect(vmt_vsock *v, unsigned port, int privileged, vmt_error 
          break;                            /* unrecoverable */
       }
       if (!(step == STEP_BIND && e == EACCES)) {
-         return vsock_sys_fail(err, e, "vsock %s to CID 0 port %u from privileged port %u",
+         return vmt_sys_fail(err, e, "vsock %s to CID 0 port %u from privileged port %u",
                                step_name(step), port, local);
       }
       /* Not root (no CAP_NET_BIND_SERVICE): an unprivileged channel. */
@@ -182,7 +168,7 @@ vmt_status vsock_connect(vmt_vsock *v, unsigned port, int privileged, vmt_error 
 
    fd = connect_from(VSOCK_PORT_ANY, port, &step, &e);
    if (fd < 0) {
-      return vsock_sys_fail(err, e, "vsock %s to CID 0 port %u", step_name(step), port);
+      return vmt_sys_fail(err, e, "vsock %s to CID 0 port %u", step_name(step), port);
    }
    v->fd = fd;
    v->privileged = 0;
@@ -405,7 +391,7 @@ vmt_status vsock_write_all(int fd, const uint8_t *p, size_t n, int timeout_ms,
             return vmt_fail(err, VMT_CHANNEL_CLOSED, "%s: peer closed the connection (%s)",
                             what, strerror(e));
          }
-         return vsock_sys_fail(err, e, "%s", what);
+         return vmt_sys_fail(err, e, "%s", what);
       }
       p += k;
       n -= (size_t)k;
@@ -420,7 +406,7 @@ static vmt_status read_all(int fd, uint8_t *p, size_t n, int timeout_ms, vmt_err
        * a non-blocking injected fd does not spin on EAGAIN. */
       int w = wait_fd(fd, POLLIN, timeout_ms);
       if (w < 0) {
-         return vsock_sys_fail(err, errno,
+         return vmt_sys_fail(err, errno,
                                "VSockOut: Unable to receive the result of the RPCI command");
       }
       if (w == 0) {
@@ -441,7 +427,7 @@ static vmt_status read_all(int fd, uint8_t *p, size_t n, int timeout_ms, vmt_err
             return vmt_fail(err, VMT_CHANNEL_CLOSED, "VSockOut: Unable to receive the result "
                             "of the RPCI command: connection reset");
          }
-         return vsock_sys_fail(err, e,
+         return vmt_sys_fail(err, e,
                                "VSockOut: Unable to receive the result of the RPCI command");
       }
       p += k;

@@ -93,9 +93,6 @@ void vsock_close(vmt_vsock *v);
  */
 vmt_status vsock_real_connect_allowed(vmt_error *err);
 
-/* VMT_IO with errno e and "<fmt>: strerror(e)". */
-vmt_status vsock_sys_fail(vmt_error *err, int e, const char *fmt, ...)
-   __attribute__((format(printf, 3, 4)));
 
 /*
  * Writes all n bytes (MSG_NOSIGNAL; waits up to timeout_ms whenever a
