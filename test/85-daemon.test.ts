@@ -85,6 +85,20 @@ describeUnderShim(__filename, 'daemon session (addon, shim, simulator)', () => {
     assert.ok(sent.includes(`tools.set.versiontype ${TOOLS_VERSION_CURRENT} 4\0`));
   });
 
+  it('an old host without tools.set.versiontype gets tools.set.version 2147483647 (core-services.md §3 step 4)', async () => {
+    await sim.client.setCannedReply('tools.set.versiontype', '0 Unknown command');
+    try {
+      await sim.client.clearRpcLog();
+      assert.equal((await sim.client.sendTclo('Capabilities_Register')).toString(), 'OK ');
+      const sent = rpciText(await sim.client.getRpcLog());
+      const i = sent.indexOf(`tools.set.versiontype ${TOOLS_VERSION_CURRENT} 4\0`);
+      assert.ok(i >= 0, sent.join(' | '));
+      assert.equal(sent[i + 1], 'tools.set.version 2147483647\0');
+    } finally {
+      await sim.client.setCannedReply('tools.set.versiontype', '1 ');
+    }
+  });
+
   it('Set_Option: OK for any well-formed option, ERROR for a malformed one, broadcastIP answered', async () => {
     await sim.client.clearRpcLog();
     assert.equal((await sim.client.sendTclo('Set_Option no.such.option 1')).toString(), 'OK ');
@@ -105,6 +119,21 @@ describeUnderShim(__filename, 'daemon session (addon, shim, simulator)', () => {
     const c = await sim.client.getCounters();
     const perSecond = c.total / 2;
     assert.ok(perSecond >= 16 && perSecond <= 22, `idle calls/s ${perSecond}`);
+  });
+
+  it('an RPCI failure that survives the channel\'s own retry resets only the RPCI side; the session goes on', async () => {
+    // A reply without the "1 "/"0 " prefix fails the RPC twice (send, reopen, resend).
+    await sim.client.setCannedReply('tools.set.versiontype', 'X');
+    try {
+      // The TCLO reply still reaches the host: the loop is not disturbed.
+      assert.equal((await sim.client.sendTclo('Capabilities_Register')).toString(), 'OK ');
+    } finally {
+      await sim.client.setCannedReply('tools.set.versiontype', '1 ');
+    }
+    await sim.client.clearRpcLog();
+    assert.equal((await sim.client.sendTclo('Set_Option broadcastIP 1')).toString(), 'OK ');
+    const sent = rpciText(await sim.client.getRpcLog());
+    assert.ok(sent.some((r) => r.startsWith('info-set guestinfo.ip ')), 'the next RPCI goes through on a reopened channel');
   });
 
   it('recovers from a host reset of every channel (vMotion): restarts after 1 s and answers again', async () => {

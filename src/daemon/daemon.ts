@@ -3,9 +3,11 @@
  * services together, and keeps the channel alive through host resets and
  * errors the way the reference does (channel.md §5.4):
  *
- *  - any TCLO send/receive failure, or an RPCI failure that survived the
- *    channel's own reopen-and-retry, stops the loop; 1 s later the whole
+ *  - any TCLO send/receive failure stops the loop; 1 s later the whole
  *    channel (RPCI and TCLO) is restarted;
+ *  - an RPCI failure that survived the channel's own reopen-and-resend only
+ *    resets the RPCI side (the next request reopens it), as the reference's
+ *    BkdoorChannelSend does; the TCLO loop is not disturbed;
  *  - after 60 consecutive restarts without a `reset` from the host the daemon
  *    gives up (RPCIN_MAX_RESTARTS); a processed `reset` clears the count;
  *  - TCLO runs over vsock when a vsock transport is given and the connection
@@ -82,7 +84,14 @@ export class Daemon {
         try {
           return opts.rpc.send(request);
         } catch (e) {
-          if (isChannelError(e) && e.code !== 'TOO_LARGE') this.channelError(e, 'RPCI');
+          // The channel already reopened and resent once (BkdoorChannelSend) and,
+          // on vsock, fell back to the backdoor with its back-off (§6.5). Like the
+          // reference, reset only the RPCI side so the next request starts
+          // afresh; the TCLO loop and the reply it owes the host carry on.
+          if (isChannelError(e) && e.code !== 'TOO_LARGE') {
+            opts.log.warn(`RPCI failed: ${e.message}; the next request reopens the channel`);
+            opts.rpc.stop();
+          }
           throw e;
         }
       },
