@@ -60,6 +60,9 @@ export interface DaemonOptions {
   onCommand?: (command: Buffer, reply: Buffer, ms: number) => void;
   /** The channel could not be restarted 60 times in a row. */
   onGiveUp?: (e: unknown) => void;
+  /** Tests only: the restart delay and limit (default the reference's 1000 ms and 60). */
+  restartDelayMs?: number;
+  maxRestarts?: number;
 }
 
 export class Daemon {
@@ -207,8 +210,9 @@ export class Daemon {
       this.restartTimer = undefined;
       if (this.stopped) return;
       this.restarts++;
-      if (this.restarts > MAX_CHANNEL_RESTARTS) {
-        this.opts.log.error(`giving up after ${MAX_CHANNEL_RESTARTS} consecutive channel restarts`);
+      const max = this.opts.maxRestarts ?? MAX_CHANNEL_RESTARTS;
+      if (this.restarts > max) {
+        this.opts.log.error(`giving up after ${max} consecutive channel restarts`);
         this.opts.onGiveUp?.(cause);
         return;
       }
@@ -223,6 +227,6 @@ export class Daemon {
       this.errorPending = false;
       this.opts.log.info(`channel restarted over ${this.current.kind} (attempt ${this.restarts}); waiting for the host's reset`);
       this.opts.onState?.('running: channel restarted');
-    }, CHANNEL_RESTART_DELAY_MS);
+    }, this.opts.restartDelayMs ?? CHANNEL_RESTART_DELAY_MS);
   }
 }
