@@ -948,7 +948,8 @@ function nsInodes(): string {
 /**
  * Runs `vmware-toolbox-cmd args` (found on PATH, so argv[0] is the bare name
  * for both tools) in private mount, network and PID namespaces where
- * /etc is an overlay of the real one and /etc/vmware-tools is `confDir`.
+ * /etc is an overlay of the real one, /etc/vmware-tools is `confDir` and
+ * /var/log is an empty tmpfs.
  * Nothing outside the namespaces changes. The same confinement as the
  * sandbox is applied (capabilities dropped, seccomp against AF_VSOCK, via
  * the sandbox's launcher), though these commands send no RPC.
@@ -974,6 +975,8 @@ function runPrivateEtc(
       'set -eu',
       'mount --make-rprivate /',
       `mount -t overlay overlay -o ${shq(`lowerdir=/etc,upperdir=${upper},workdir=${ovl}`)} /etc`,
+      // The reference logs to /var/log/vmware-toolboxcmd-<user>.log: keep it off this machine.
+      'mount -t tmpfs -o mode=0755 tmpfs /var/log',
       ...(mode === 'missing' ? [] : ['mkdir /etc/vmware-tools', `mount --bind ${shq(confDir)} /etc/vmware-tools`]),
       ...(mode === 'readonly' ? ['mount -o remount,bind,ro /etc/vmware-tools'] : []),
       'if [ -e /dev/vsock ]; then mount --bind /dev/null /dev/vsock; fi',
