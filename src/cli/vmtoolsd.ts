@@ -10,7 +10,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { applyEnvironmentChanges, ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, environmentChanges, ToolsConfig } from '../config';
+import { applyEnvironmentChanges, ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, environmentChanges, GLIB_LOG_LEVELS, GLibLogLevel, ToolsConfig } from '../config';
 import { createLogger, followConfig, RootLogger } from '../log';
 import { detect, DetectResult } from '../native';
 import { RpcOut } from '../rpc/rpcout';
@@ -35,8 +35,6 @@ const NOT_VMWARE_CMD = 'Unable to send command to VMware hypervisor.';
  */
 const WATCHDOG_ACTIVITY_AGE_MS = 5000;
 
-/** GLib level names as tools.conf [logging] uses them. */
-const LEVELS = ['error', 'critical', 'warning', 'message', 'info', 'debug'] as const;
 
 /** vsock only where the CPU really says VMware: never towards another hypervisor's vsock host. */
 function vsockAllowed(d: DetectResult): boolean {
@@ -76,7 +74,7 @@ function runCmd(text: string): number {
   return r.ok ? 0 : 1;
 }
 
-async function runService(configPath: string, level: string | undefined): Promise<number> {
+async function runService(configPath: string, level: GLibLogLevel | undefined): Promise<number> {
   const watcher = new ConfigWatcher({ path: configPath });
   // The first read never throws: a missing or unreadable file means defaults.
   const early: string[] = [];
@@ -84,7 +82,7 @@ async function runService(configPath: string, level: string | undefined): Promis
   const config: ToolsConfig = await watcher.start();
   // [setenvironment]/[unsetenvironment] apply to the service and what it runs.
   applyEnvironmentChanges(environmentChanges(config, 'vmsvc'));
-  const log: RootLogger = createLogger({ service: 'vmsvc', config, levelOverride: level as never });
+  const log: RootLogger = createLogger({ service: 'vmsvc', config, levelOverride: level });
   for (const m of early.splice(0)) log.warn(m);
   watcher.removeAllListeners('warning');
   // Levels, handlers and files follow tools.conf; its warnings are logged.
@@ -108,21 +106,20 @@ async function runService(configPath: string, level: string | undefined): Promis
     fallback: new BackdoorRpci(),
     onSwitch: (to, why) => log.info(`RPCI over ${to.kind} (${why})`),
   });
-  const getConfig = (section: string, key: string): string | undefined => watcher.current.get(section, key);
+  // Guest info sends through the daemon's RPC sender, which exists only once
+  // the daemon (which needs guest info's hooks) is built: hence the late binding.
   let daemon: Daemon | undefined;
   const gi = guestInfoServices({
     rpc: { send: (r) => daemon!.rpc.send(r) },
     sources: new LinuxGuestInfoSources(),
-    config: getConfig,
+    config: (section, key) => watcher.current.get(section, key),
     log: log.child('guestinfo'),
   });
-  const bool = (section: string, key: string): boolean | undefined => {
-    const v = getConfig(section, key);
-    return v === undefined ? undefined : v === 'true' || v === '1';
-  };
+  // Typed values: GLib's boolean rules, the reference's defaults for absent or invalid keys.
+  const cfg = (): ToolsConfig => watcher.current;
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
-  const hang = new HangDetector({ disabled: bool('vmsvc', 'toolsHangDetectorDisabled') ?? false, log: log.child('hangdetector') });
+  const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
   daemon = new Daemon({
     rpc,
     tclo: new BackdoorTclo(),
@@ -130,8 +127,8 @@ async function runService(configPath: string, level: string | undefined): Promis
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
     services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
-    hideToolsVersion: () => bool('vmtools', 'hide-tools-version') ?? false,
-    disableToolsVersion: () => bool('vmtools', 'disable-tools-version'),
+    hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
+    disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
       log.info('first TCLO exchange with the host');
       systemd.ready();
@@ -194,7 +191,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .option('name', { alias: 'n', type: 'string', default: 'vmsvc', describe: 'Service name; only "vmsvc" (the system service) is provided' })
     .option('config', { alias: 'c', type: 'string', default: DEFAULT_TOOLS_CONF_PATH, describe: 'tools.conf to use (missing is fine: defaults)' })
     .option('cmd', { type: 'string', describe: 'Send one RPC to the host, print its reply and exit (0 on success)' })
-    .option('log-level', { choices: LEVELS, describe: 'Log level for every domain, overriding tools.conf [logging]' })
+    .option('log-level', { choices: GLIB_LOG_LEVELS, describe: 'Log level for every domain, overriding tools.conf [logging]' })
     .option('plugin-path', { alias: 'p', type: 'string', hidden: true, describe: 'Accepted for compatibility; services are built in' })
     .example('$0', 'run the system service with /etc/vmware-tools/tools.conf')
     .example('$0 --cmd "info-get guestinfo.ovfEnv"', 'read a guest variable (as cloud-init does)')
