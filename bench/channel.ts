@@ -27,7 +27,7 @@ const RESULTS = path.join(REPO_ROOT, 'bench', 'results');
 
 const RPCS = Number(process.env.BENCH_RPCS ?? 2000);
 const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? 100);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 
 /** The two request sizes of the issue: 22 B (the spec's worked example) and 1000 B. */
 const REQUESTS: Record<string, string> = {
