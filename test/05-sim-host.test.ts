@@ -23,6 +23,7 @@ import { startSimulator } from '../src/sim/harness';
 import { Regs, TrapKind, TrapReply, VmxHost, VmxHostOptions } from '../src/sim/host';
 import { ShimServer, decodeReply, encodeRequest } from '../src/sim/shim-server';
 import { VsockHost } from '../src/sim/vsock-host';
+import { packetReader } from './helpers/packet-reader';
 
 const MAGIC = 0x564d5868n;
 const LB_PORT = 0x5658n;
@@ -870,27 +871,6 @@ describe('05 VMX simulator: DataMap (channel.md §6.3)', () => {
     assert.equal(packetLength(good), 20);
   });
 });
-
-/** Reads DataMap packets from a stream. */
-function packetReader(sock: net.Socket): () => Promise<Buffer> {
-  let buf = Buffer.alloc(0);
-  const waiting: Array<() => void> = [];
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    waiting.splice(0).forEach((f) => f());
-  });
-  return async () => {
-    for (;;) {
-      const n = packetLength(buf);
-      if (n !== null && buf.length >= n) {
-        const p = buf.subarray(0, n);
-        buf = buf.subarray(n);
-        return p;
-      }
-      await new Promise<void>((r) => waiting.push(r));
-    }
-  };
-}
 
 function tmpSock(name: string): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sim05-')), name);

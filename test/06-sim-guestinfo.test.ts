@@ -21,7 +21,7 @@ import { GuestInfoService } from '../src/services/guestinfo/service';
 import { InterfaceAddress } from '../src/services/guestinfo/sources';
 import { typedIpFromText } from '../src/services/guestinfo/ipAddress';
 import { ControlServer, SimClient } from '../src/sim/control';
-import { decodeGuestRpcPacket, encodeGuestRpcPacket, packetLength } from '../src/sim/datamap';
+import { decodeGuestRpcPacket, encodeGuestRpcPacket } from '../src/sim/datamap';
 import { GuestIp, GuestNic, parseDetailedFields } from '../src/sim/guestinfo-decode';
 import { suitableIp, vsphereIpAddress } from '../src/sim/guest-ip';
 import { startSimulator } from '../src/sim/harness';
@@ -30,6 +30,7 @@ import { attachNarrator, describeMessage } from '../src/sim/narrator';
 import { RpcLog, RpcLogEntry } from '../src/sim/rpclog';
 import { DEFAULT_SESSION_OPTIONS } from '../src/sim/session';
 import type { TcloEndpoint } from '../src/sim/tclo';
+import { packetReader } from './helpers/packet-reader';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -734,26 +735,6 @@ function connect(p: string): Promise<net.Socket> {
     const s = net.createConnection(p, () => resolve(s));
     s.once('error', reject);
   });
-}
-
-function packetReader(sock: net.Socket): () => Promise<Buffer> {
-  let buf = Buffer.alloc(0);
-  const waiting: Array<() => void> = [];
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    waiting.splice(0).forEach((f) => f());
-  });
-  return async () => {
-    for (;;) {
-      const n = packetLength(buf);
-      if (n !== null && buf.length >= n) {
-        const p = buf.subarray(0, n);
-        buf = buf.subarray(n);
-        return p;
-      }
-      await new Promise<void>((r) => waiting.push(r));
-    }
-  };
 }
 
 describe('06 VMX simulator: process with --auto-reset --verbose', function () {
