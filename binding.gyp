@@ -27,7 +27,10 @@
         "native/system/sdnotify.c",
         "native/system/hangdetect.c",
         "native/vsock/tclo.c",
-        "native/addon/addon.cc"
+        "native/addon/addon.cc",
+        "native/addon/clock.cc",
+        "native/addon/freeze.cc",
+        "native/addon/auth.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

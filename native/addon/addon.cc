@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "addon/modules.h"
 #include "backdoor/backdoor.h"
 #include "backdoor/message.h"
 #include "backdoor/rpcout.h"
@@ -733,6 +734,10 @@ class VmtoolsAddon : public Napi::Addon<VmtoolsAddon> {
         InstanceValue("VsockTcloChannel", VsockTcloChannel::Init(env), napi_enumerable),
         InstanceValue("HangDetectorThread", HangDetectorThread::Init(env), napi_enumerable),
     });
+    // Service parts (native/addon/modules.h), each in a file of its own.
+    vmt_addon::RegisterClock(env, exports);
+    vmt_addon::RegisterFreeze(env, exports);
+    vmt_addon::RegisterAuth(env, exports);
   }
 
   Napi::FunctionReference error_class;
