@@ -191,6 +191,12 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     assert.ok(sent.some((s) => s.startsWith('tools.set.versiontype ')), sent.join(' | '));
   });
 
+  it('the daemon\'s own log, from inside the container, shows the simulator mode and the reset', function () {
+    assert.match(output, /starting: backdoor version 6, .*VMware check overridden \(simulator\)/, output);
+    assert.match(output, /first TCLO exchange with the host/, output);
+    assert.match(output, /Channel was reset successfully/, output);
+  });
+
   it('guest info reaches the simulator from inside the container (its host name, the image\'s OS)', async function () {
     this.timeout(30_000);
     const end = Date.now() + 20_000;
