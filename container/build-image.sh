@@ -159,7 +159,7 @@ umoci repack --image "$layout:$TAG" --history.created_by "container/build-image.
 version=$(node -p 'require("./package.json").version')
 umoci config --image "$layout:$TAG" \
   --author "vmtoolsd-node" \
-  --config.entrypoint /usr/bin/vmtoolsd \
+  --config.cmd /usr/bin/vmtoolsd \
   --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --config.env "SYSTEMD_IGNORE_CHROOT=1" \
   --config.stopsignal SIGTERM \

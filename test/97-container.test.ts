@@ -104,6 +104,7 @@ describe('container image (umoci bundle run with runc against the simulator)', f
   let containerId = '';
   let output = '';
   let simDir = '';
+  let installLabel = '';
 
   before(async function () {
     if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
@@ -164,7 +165,10 @@ describe('container image (umoci bundle run with runc against the simulator)', f
       assert.ok(labels.RUN.includes(want), `RUN label lacks ${want}: ${labels.RUN}`);
     }
     assert.match(labels.INSTALL, /-v \/:\/host .*install-host\.sh install$/);
-    assert.deepEqual(config.config.Entrypoint, ['/usr/bin/vmtoolsd']);
+    // A command, not an entry point: the INSTALL label and `podman run -it <image> bash` replace it.
+    assert.deepEqual(config.config.Cmd, ['/usr/bin/vmtoolsd']);
+    assert.equal(config.config.Entrypoint ?? null, null);
+    installLabel = labels.INSTALL;
     assert.ok((config.config.Env as string[]).includes('SYSTEMD_IGNORE_CHROOT=1'));
     assert.equal(JSON.parse(labels['org.mobyproject.config']).pid, 'host');
   });
@@ -211,6 +215,32 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     assert.deepEqual(view.errors, []);
     // The private network namespace has only loopback, which is never reported.
     assert.equal(view.ipAddress, null);
+  });
+
+  it('the INSTALL label\'s command, run in the image, writes the podman unit into the host root', function () {
+    this.timeout(60_000);
+    // The words after ${IMAGE} are the command run in the image.
+    const words = installLabel.split(' ');
+    const cmd = words.slice(words.indexOf('${IMAGE}') + 1);
+    assert.equal(cmd[0], '/usr/lib/vmtoolsd-node/container/install-host.sh', installLabel);
+    const host = path.join(work, 'host');
+    fs.mkdirSync(path.join(host, 'etc'), { recursive: true });
+    const bundle2 = path.join(work, 'bundle-install');
+    fs.mkdirSync(bundle2);
+    const base = JSON.parse(fs.readFileSync(path.join(work, 'bundle', 'config.json'), 'utf8'));
+    base.process.args = cmd;
+    base.process.env = [...base.process.env.filter((e: string) => !/^(LD_PRELOAD|VMTOOLSD_)/.test(e)),
+      'HOST=/host', 'IMAGE=registry.example.com/vmtoolsd-node:9', 'NAME=vmtoolsd'];
+    base.root = { path: path.join(work, 'bundle', 'rootfs'), readonly: true };
+    base.mounts = (base.mounts as OciMount[]).filter((m) => !m.destination.startsWith('/run/vmtoolsd') && m.destination !== '/etc/vmware-tools');
+    base.mounts.push({ destination: '/host', type: 'bind', source: host, options: ['bind', 'rw'] });
+    fs.writeFileSync(path.join(bundle2, 'config.json'), JSON.stringify(base));
+    const args = runtime!.endsWith('crun') ? ['--cgroup-manager=disabled'] : [];
+    const out = run(runtime!, [...args, 'run', '--bundle', bundle2, `${containerId}-install`], 60_000);
+    assert.match(out, /installed .*vmtoolsd-podman\.service/);
+    const unit = fs.readFileSync(path.join(host, 'etc', 'systemd', 'system', 'vmtoolsd-podman.service'), 'utf8');
+    assert.match(unit, /^Environment=VMTOOLSD_IMAGE=registry\.example\.com\/vmtoolsd-node:9$/m);
+    assert.ok(fs.statSync(path.join(host, 'etc', 'vmware-tools')).isDirectory());
   });
 
   it('the container process is still running under the runtime (not on this machine\'s PID 1)', function () {
