@@ -106,6 +106,11 @@ trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 mkdir -p "$rootfs"
 tar -C "$rootfs" --numeric-owner -xf "$base"
+# debootstrap copied this build machine's resolver and host name; the image
+# gets the VM's through the host network and the binds (empty files stay as
+# mount points).
+: >"$rootfs/etc/resolv.conf"
+: >"$rootfs/etc/hostname"
 
 # The Node runtime: the very binary the agent is built and tested with (its
 # dependencies are libc, libstdc++ and libgcc, all in the base).

@@ -173,13 +173,16 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     assert.equal(JSON.parse(labels['org.mobyproject.config']).pid, 'host');
   });
 
-  it('the image ships no trap shim and no simulator', function () {
+  it('the image ships its tools, and no trap shim, simulator or build-machine settings', function () {
     const rootfs = path.join(work, 'bundle', 'rootfs');
     const found = run('find', [rootfs, '-name', '*trap_shim*', '-o', '-path', '*/dist/src/sim', '-o', '-name', 'mocha']).trim();
     assert.equal(found, '');
     for (const p of ['usr/bin/vmtoolsd', 'usr/bin/vmware-rpctool', 'usr/bin/vmware-toolbox-cmd', 'usr/local/bin/node', 'etc/pam.d/vmtoolsd', 'exports/config.json.template']) {
       assert.ok(fs.existsSync(path.join(rootfs, p)), `${p} missing from the image`);
     }
+    // Nothing of the build machine: its resolver and host name are not the VM's.
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'resolv.conf'), 'utf8'), '');
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'hostname'), 'utf8'), '');
   });
 
   it('the daemon inside the container answers reset and Capabilities_Register', async function () {
