@@ -16,6 +16,9 @@
 #
 #   container/build-image.sh [--if-stale]   --if-stale: do nothing when the
 #                                           archive was built from the same inputs
+# Environment: NODE_BIN (the Node runtime to ship), SUITE, MIRROR (Debian),
+# CACHE_DIR (default .cache/container: base tarball, .debs, work dirs),
+# OUT (default $CACHE_DIR/out), IMAGE_NAME, TAG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,11 +30,11 @@ die() { log "$*"; exit 1; }
 
 SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-OUT=${OUT:-$root/.cache/container/out}
+OUT=${OUT:-${CACHE_DIR:-$root/.cache/container}/out}
 NODE_BIN=${NODE_BIN:-$(command -v node || true)}
 IMAGE_NAME=${IMAGE_NAME:-vmtoolsd-node}
 TAG=${TAG:-latest}
-cache=$root/.cache/container
+cache=${CACHE_DIR:-$root/.cache/container}
 archive=$OUT/$IMAGE_NAME.oci.tar
 
 # Debian packages on top of minbase (which already has bash, coreutils,
