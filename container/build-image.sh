@@ -118,7 +118,7 @@ tar -C "$rootfs" --numeric-owner -xf "$base"
 # The Node runtime: the very binary the agent is built and tested with (its
 # dependencies are libc, libstdc++ and libgcc, all in the base).
 install -D -m 0755 "$NODE_BIN" "$rootfs/usr/local/bin/node"
-bash scripts/install.sh --destdir "$rootfs" --prefix /usr --no-units 2>/dev/null
+bash scripts/install.sh --destdir "$rootfs" --prefix /usr --no-units
 # Guest operations authenticate through PAM service "vmtoolsd". The
 # repository's pam/vmtoolsd (copied by install.sh) wins; otherwise the
 # reference's stack without pam_shells (host users' shells are not in the
