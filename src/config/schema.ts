@@ -148,7 +148,7 @@ export const LOG_HANDLERS = ['file', 'file+', 'std', 'syslog', 'vmx'] as const;
 export type LogHandlerName = (typeof LOG_HANDLERS)[number];
 
 /** [powerops] backend (extension): how halt/reboot are carried out (src/services/powerops/backends.ts). */
-export const POWER_BACKENDS = ['auto', 'shutdown', 'systemd', 'init-signal', 'record'] as const;
+export const POWER_BACKENDS = ['auto', 'systemd', 'logind', 'init-signal', 'shutdown', 'record'] as const;
 export type PowerBackendChoice = (typeof POWER_BACKENDS)[number];
 
 /** [timeSync] ntp-coexistence (extension). */
@@ -221,12 +221,17 @@ export const SCHEMA = {
       origin: 'extension',
       description:
         'How halt/reboot are done: systemd = systemctl poweroff|reboot -i (with SYSTEMD_IGNORE_CHROOT=1, so a bind-mounted /run/systemd reaches the host); ' +
+        'logind = PowerOff/Reboot to org.freedesktop.login1 over the system bus socket (no binary needed); ' +
         'init-signal = a signal to PID 1 matching its init (systemd SIGRTMIN+4/+5, busybox SIGUSR2/SIGTERM); shutdown = /sbin/shutdown -h|-r now, then systemctl -i (open-vm-tools); ' +
-        'record = append a line to record-file (tests, dry runs); auto = systemd if /run/systemd/system and systemctl exist, else init-signal if PID 1 is the host\'s systemd or busybox, else shutdown. Under the simulator auto means record.',
+        'record = append a line to record-file (tests, dry runs); auto = systemd if /run/systemd/system and systemctl exist, else logind if /run/systemd/system and the bus socket exist, else init-signal if PID 1 is the host\'s systemd or busybox, else shutdown. Under the simulator auto means record.',
     }),
     'record-file': optionalPathKey('$VMTOOLSD_POWER_RECORD', {
       origin: 'extension',
       description: 'File the record backend appends "<time> halt|reboot" to.',
+    }),
+    'system-bus': optionalPathKey('/run/dbus/system_bus_socket', {
+      origin: 'extension',
+      description: 'System bus socket the logind backend connects to (bind-mount the host\'s into a container).',
     }),
     systemctl: optionalPathKey('the first of /usr/bin, /bin, /usr/sbin, /sbin', {
       origin: 'extension',

@@ -36,7 +36,7 @@ export function powerOpsConfig(c: ToolsConfig): PowerOpsConfig {
 /** The halt/reboot backend tools.conf asks for, under this environment's safety rules. */
 export function powerBackendFor(c: ToolsConfig, env: PowerEnvironment): BackendChoice {
   const p = c.values.powerops;
-  return chooseBackend({ backend: p.backend, recordFile: p['record-file'], systemctl: p.systemctl }, env);
+  return chooseBackend({ backend: p.backend, recordFile: p['record-file'], systemctl: p.systemctl, systemBus: p['system-bus'] }, env);
 }
 
 export function powerOpsServices(opts: {

@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DBusConnection, DEFAULT_SYSTEM_BUS_SOCKET, LOGIND } from './dbus';
 import { detectContainer, detectInit, InitInfo, INITIAL_PID_NS_INODE, pidNamespaceInode } from './detect';
 
 export type PowerAction = 'halt' | 'reboot';
@@ -73,6 +74,14 @@ export function runCommand(file: string, args: string[], extraEnv: Record<string
       else done({ ok: false, why: `${line}: ${signal ? `killed by ${signal}` : `exit status ${code}`}${said ? `: ${said}` : ''}` });
     });
   });
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return fs.statSync(p).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 function firstExecutable(candidates: readonly string[]): string | undefined {
@@ -174,6 +183,52 @@ export class SystemdBackend implements PowerBackend {
 }
 
 /**
+ * systemd-logind over the system bus: `PowerOff(false)` / `Reboot(false)`
+ * (org.freedesktop.login1(5)), with our own small D-Bus client (./dbus.ts).
+ * Needs no binary in the container, only the host's bus socket
+ * (/run/dbus/system_bus_socket) bind-mounted. logind answers once the job
+ * is queued, or with an error (e.g. an inhibitor, a denied request).
+ */
+export class LogindBackend implements PowerBackend {
+  readonly name = 'logind';
+  constructor(readonly busSocket: string = DEFAULT_SYSTEM_BUS_SOCKET) {}
+  halt(): Promise<PowerResult> {
+    return this.call('PowerOff');
+  }
+  reboot(): Promise<PowerResult> {
+    return this.call('Reboot');
+  }
+  private async call(member: 'PowerOff' | 'Reboot'): Promise<PowerResult> {
+    let conn: DBusConnection | undefined;
+    try {
+      conn = await DBusConnection.connect(this.busSocket);
+      await withTimeout(conn.call({ ...LOGIND, member, signature: 'b', body: [false] }), COMMAND_TIMEOUT_MS, `logind ${member}`);
+      return { ok: true, why: `logind accepted ${member} (${this.busSocket})` };
+    } catch (e) {
+      return { ok: false, why: `logind ${member} over ${this.busSocket}: ${(e as Error).message}` };
+    } finally {
+      conn?.close();
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer after ${ms / 1000} s`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
  * Linux signal numbers as glibc names them: SIGRTMIN is 34 (the kernel's 32
  * plus the two glibc keeps for threads), and systemd documents its signals
  * as SIGRTMIN+n in glibc's numbering (systemd(1)).
@@ -232,7 +287,7 @@ export class InitSignalBackend implements PowerBackend {
 // -----------------------------------------------------------------------------
 // Choosing one
 
-export const POWER_BACKEND_NAMES = ['auto', 'shutdown', 'systemd', 'init-signal', 'record'] as const;
+export const POWER_BACKEND_NAMES = ['auto', 'systemd', 'logind', 'init-signal', 'shutdown', 'record'] as const;
 export type PowerBackendName = (typeof POWER_BACKEND_NAMES)[number];
 
 export interface PowerBackendConfig {
@@ -242,6 +297,8 @@ export interface PowerBackendConfig {
   recordFile?: string;
   /** [powerops] systemctl (else searched in SYSTEMCTL_SEARCH). */
   systemctl?: string;
+  /** [powerops] system-bus (else DEFAULT_SYSTEM_BUS_SOCKET under the root). */
+  systemBus?: string;
 }
 
 export interface PowerEnvironment {
@@ -295,6 +352,8 @@ function simulatorStubCheck(env: NodeJS.ProcessEnv, programs: string[]): string 
  *     /run/systemd is bind-mounted into our container) and systemctl is
  *     found: it reports errors, honours -i and reaches the host from a
  *     container with SYSTEMD_IGNORE_CHROOT=1;
+ *  1b. logind — the same, but no systemctl and the system bus socket is
+ *     there: the same request over D-Bus, without any binary;
  *  2. init-signal — PID 1 is systemd or busybox init and it is the host's
  *     (no container, or a container with --pid=host): no binaries needed;
  *  3. shutdown — the reference's way, for sysvinit and anything else.
@@ -311,6 +370,7 @@ export function chooseBackend(cfg: PowerBackendConfig, penv: PowerEnvironment): 
     penv.simulator && problem ? refuse(`simulator mode: refusing the ${what} backend: ${problem}`) : make();
   const recordFile = cfg.recordFile ?? env.VMTOOLSD_POWER_RECORD;
   const systemctl = cfg.systemctl ?? firstExecutable(SYSTEMCTL_SEARCH.map((p) => path.join(root, p)));
+  const bus = cfg.systemBus ?? path.join(root, DEFAULT_SYSTEM_BUS_SOCKET);
 
   switch (cfg.backend) {
     case 'record':
@@ -320,6 +380,8 @@ export function chooseBackend(cfg: PowerBackendConfig, penv: PowerEnvironment): 
     case 'systemd':
       if (!systemctl) return refuse(`[powerops] backend = systemd, but no systemctl (${SYSTEMCTL_SEARCH.join(', ')}; set [powerops] systemctl)`);
       return sim('systemd', simulatorStubCheck(env, [systemctl]), () => ({ backend: new SystemdBackend(systemctl), reason: `[powerops] backend = systemd (${systemctl})` }));
+    case 'logind':
+      return sim('logind', simulatorStubCheck(env, [bus]), () => ({ backend: new LogindBackend(bus), reason: `[powerops] backend = logind (${bus})` }));
     case 'init-signal':
       return sim('init-signal', simulatorPidNsCheck(env, procDir), () => ({ backend: new InitSignalBackend(procDir), reason: '[powerops] backend = init-signal' }));
     case 'shutdown': {
@@ -337,8 +399,12 @@ export function chooseBackend(cfg: PowerBackendConfig, penv: PowerEnvironment): 
   }
   const ct = detectContainer(root, procDir, env);
   const where = ct.container ? `in a container (${ct.evidence}${ct.hostPidNamespace ? ', host PID namespace' : ', own PID namespace'})` : 'not in a container';
-  if (systemctl && fs.existsSync(path.join(root, 'run', 'systemd', 'system'))) {
+  const systemdRuns = fs.existsSync(path.join(root, 'run', 'systemd', 'system'));
+  if (systemdRuns && systemctl) {
     return { backend: new SystemdBackend(systemctl), reason: `auto: systemd (/run/systemd/system present, ${systemctl}), ${where}` };
+  }
+  if (systemdRuns && isSocket(bus)) {
+    return { backend: new LogindBackend(bus), reason: `auto: logind (/run/systemd/system present, no systemctl, system bus ${bus}), ${where}` };
   }
   const init = detectInit(procDir);
   if ((init.kind === 'systemd' || init.kind === 'busybox') && (!ct.container || ct.hostPidNamespace)) {

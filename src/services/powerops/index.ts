@@ -6,5 +6,6 @@
 export * from './constants';
 export * from './backends';
 export * from './detect';
+export { DBusConnection, encodeMessage, MessageReader, Message, MessageType, Field, LOGIND, DEFAULT_SYSTEM_BUS_SOCKET } from './dbus';
 export { planScript, listDropIns, runScript, ScriptPlan, ScriptOutcome, RunningScript } from './scripts';
 export { PowerOpsService, PowerOpsServiceOptions, PowerOpsConfig, PowerOpsLogger, AFTER_REPLY_MS, outcomeLine } from './service';
