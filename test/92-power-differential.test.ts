@@ -250,7 +250,11 @@ async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Re
     const tcloEntries = (await sim.client.getRpcLog()).filter((e) => e.seq > since && e.proto === 'TCLO' && e.replyTime !== undefined);
     for (const t of tcloEntries) {
       const before = log.filter((e) => e.time < t.replyTime! && e.seq > t.seq).length;
-      rec.notes.push(`${t.request?.toString('latin1')}: ${before} RPCI before its reply`);
+      const status = log.find((e) => e.seq > t.seq && e.request!.toString('latin1').startsWith('tools.os.statechange.status'));
+      rec.notes.push(
+        `${t.request?.toString('latin1')}: ${before} RPCI before its reply; reply after ${t.replyTime! - t.time} ms` +
+          (status ? `, status RPC after ${status.time - t.time} ms` : ''),
+      );
     }
     return rec;
   } catch (e) {

@@ -64,6 +64,9 @@ export interface PowerOpsServiceOptions {
  */
 export const AFTER_REPLY_MS = 50;
 
+/** core-services.md §10: VMTools_VmxLog caps a message at 4095 characters. */
+const VMX_LOG_MAX = 4095;
+
 export class PowerOpsService {
   /** A script is running or a halt/reboot is under way (the reference: state->pid != INVALID_PID). */
   private busy = false;
@@ -228,9 +231,9 @@ export class PowerOpsService {
     this.send(`tools.os.statechange.status ${success ? 1 : 0} ${id}`, 'Unable to send the status RPC');
   }
 
-  /** `log <text>\0` (§10). */
+  /** `log <text>\0` (§10: the whole message is capped at 4095 characters). */
   private vmxLog(text: string): void {
-    this.send(`log ${text}`, 'vmx log');
+    this.send(`log ${text}`.slice(0, VMX_LOG_MAX), 'vmx log');
   }
 
   private send(text: string, what: string): void {
