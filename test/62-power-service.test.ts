@@ -329,6 +329,15 @@ describeUnderShim(__filename, 'powerOps service (addon, shim, simulator)', () =>
     }
   });
 
+  it('arguments after the command are ignored (§6.1): "OS_PowerOn 1 extra" is OS_PowerOn', async () => {
+    const s = script('on-args.sh', 0);
+    setConf(`poweron-script = ${s}`);
+    const r = await op('OS_PowerOn 1 extra');
+    assert.equal(r.reply, 'OK ');
+    assert.equal(r.rpc[2], 'tools.os.statechange.status 1 3\0');
+    assert.deepEqual(ran(), [`${s}|0||`]);
+  });
+
   it('simulator mode never picks a real backend: auto without a record file is refused (status 0)', async () => {
     conf = config('[powerops]\npoweroff-script =\n');
     const saved = process.env.VMTOOLSD_POWER_RECORD;
