@@ -23,6 +23,7 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
+import { powerOpsServices } from '../daemon/powerOpsService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -117,6 +118,15 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   });
   // Typed values: GLib's boolean rules, the reference's defaults for absent or invalid keys.
   const cfg = (): ToolsConfig => watcher.current;
+  // core-services.md §6. onResume: time sync (another issue) hooks in here; a no-op until then.
+  const power = powerOpsServices({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    config: cfg,
+    log: log.child('powerops'),
+    simulator: d.overridden,
+    onResume: () => undefined,
+  });
+  log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -126,7 +136,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, power.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -146,6 +156,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   watcher.on('change', (ev) => {
     log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
     if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
+    if (ev.touches('powerops')) log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   });
 
   let stopping = false;
