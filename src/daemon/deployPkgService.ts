@@ -76,8 +76,10 @@ export function defaultPaths(opts: { targetRoot?: string; simulator: boolean; sc
     };
   }
   const root = opts.targetRoot ?? '/';
+  // Re-rooted, deployPkg.begin's directory is made in the target too (resolved there: /host/var/run -> /host/run).
+  const t = new TargetRoot(root);
   return {
-    targetRoot: root, beginBases: BEGIN_BASES, stagingBases: STAGING_BASES,
+    targetRoot: root, beginBases: BEGIN_BASES.map((b) => t.resolve(b)), stagingBases: STAGING_BASES,
     logFile: path.join(root, DEFAULT_DEPLOY_LOG), logName: DEFAULT_DEPLOY_LOG, markerDir: path.join(root, '/var/log'),
     cloudInit: '/usr/bin/cloud-init',
   };

@@ -83,6 +83,18 @@ export type DeployOutcome = 'done' | 'delegated' | 'error';
 const MARKERS = { INPROGRESS: '.vmware-deploy.INPROGRESS', Done: '.vmware-deploy.Done', ERRORED: '.vmware-deploy.ERRORED' } as const;
 type Marker = keyof typeof MARKERS;
 
+/**
+ * Engine choice after the cloud-init decision (docs/differences.md): the
+ * package's command as the reference runs it, unless configured otherwise,
+ * its program (Perl) is missing, or the target is not this system's root
+ * (a command run here would customize the container, not the host).
+ */
+export function chooseEngine(engine: EngineChoice, programOk: boolean, isHostRoot: boolean, hasCustCfg: boolean): 'command' | 'native' {
+  if (engine === 'native') return 'native';
+  if (engine === 'command') return 'command';
+  return (!programOk || !isHostRoot) && hasCustCfg ? 'native' : 'command';
+}
+
 export class DeployFailure extends Error {
   constructor(readonly code: Code, message: string, readonly detail?: string) {
     super(message);
@@ -149,8 +161,13 @@ export class DeployEngine {
       const { header, payload } = this.readPackage(pkgPath);
       const timeoutMs = effectiveTimeoutS(cfg.processTimeoutS, header.processTimeout) * 1000;
       imcDir = this.makeStaging();
-      const entries = this.readArchive(header, payload);
-      const written = extractEntries(imcDir, entries);
+      let written: string[];
+      try {
+        written = extractEntries(imcDir, this.readArchive(header, payload));
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new DeployFailure(Code.EVENT_CUSTOMIZE_FAILED, why, `Package rejected: ${why}`);
+      }
       this.dlog.info(`Extracted ${written.length} file(s) into ${imcDir}`);
       return await this.afterExtraction(header, imcDir, cfg, timeoutMs);
     } catch (e) {
@@ -247,7 +264,7 @@ export class DeployEngine {
     const program = argv[0];
     const programOk = program.startsWith('/') && t.isExecutable(program);
     const hasCustCfg = fs.existsSync(path.join(imcDir, 'cust.cfg'));
-    const useNative = cfg.engine === 'native' || (cfg.engine === 'auto' && (!programOk || !t.isHostRoot) && hasCustCfg);
+    const useNative = chooseEngine(cfg.engine, programOk, t.isHostRoot, hasCustCfg) === 'native';
     if (useNative) {
       this.dlog.info(
         cfg.engine === 'native' ? 'Applying cust.cfg with the native engine (configured)'

@@ -14,7 +14,7 @@ export type NetBackend = 'networkmanager' | 'networkd' | 'ifcfg' | 'ifupdown';
 /** What the target system uses, in order of precedence. */
 export function detectBackend(t: TargetRoot): NetBackend | undefined {
   if (t.isExecutable('/usr/sbin/NetworkManager') && t.isDir('/etc/NetworkManager')) return 'networkmanager';
-  if (t.exists('/etc/systemd/system/multi-user.target.wants/systemd-networkd.service') && t.isDir('/etc/systemd/network')) return 'networkd';
+  if (t.lexists('/etc/systemd/system/multi-user.target.wants/systemd-networkd.service') && t.isDir('/etc/systemd/network')) return 'networkd';
   if (t.isDir('/etc/sysconfig/network-scripts')) return 'ifcfg';
   if (t.exists('/etc/network/interfaces')) return 'ifupdown';
   return undefined;

@@ -68,6 +68,16 @@ export class TargetRoot {
     return fs.existsSync(this.resolve(p));
   }
 
+  /** Exists as a name (a dangling symlink counts: systemd's enable links point into /usr/lib). */
+  lexists(p: string): boolean {
+    try {
+      fs.lstatSync(this.resolve(p, false));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   isDir(p: string): boolean {
     try {
       return fs.statSync(this.resolve(p)).isDirectory();
