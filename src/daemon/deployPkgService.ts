@@ -291,7 +291,9 @@ export function deployPkgFromConfig(o: {
         return { ok: false, why: 'no power backend connected' };
       }),
   });
-  if (v<boolean>('enable-customization') && built.services.handlers['deployPkg.begin']) {
+  // Never under the simulator with the real root: that would write into this machine's /usr/lib.
+  const rootIsReal = paths.targetRoot === '/' || path.resolve(paths.targetRoot) === '/';
+  if (v<boolean>('enable-customization') && built.services.handlers['deployPkg.begin'] && !(simulator && rootIsReal)) {
     const made = built.service.ensurePluginMarker();
     if (made) o.log.info(`deployPkg: created ${made} for cloud-init's plugin check`);
   }
