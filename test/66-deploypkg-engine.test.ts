@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeployPkgService, DeployPkgPaths, STAGING_BASES } from '../src/daemon/deployPkgService';
+import { defaultPaths, DeployPkgService, DeployPkgPaths, STAGING_BASES } from '../src/daemon/deployPkgService';
 import type { ProcessResult, ProcessRunner } from '../src/services/deploypkg/command';
 import { runProcess } from '../src/services/deploypkg/command';
 import { chooseEngine, DeployConfig } from '../src/services/deploypkg/engine';
@@ -382,9 +382,51 @@ describe('deployPkg: hostile packages end in an error state, nothing written out
 });
 
 function makeTarGzBomb(): Buffer {
-  // 300 MiB of zeros compresses to ~300 KiB; the default limit is 256 MiB.
+  // 300 MiB of zeros compresses to ~300 KiB; the default limit is 64 MiB.
   return makeTarGz([{ name: 'cust.cfg', data: Buffer.alloc(300 * 1024 * 1024) }]);
 }
 
 void makeCab;
 void makeZip;
+
+describe('deployPkg: daemon wiring and simulator safety (§1)', () => {
+  const cfgOf = (values: Record<string, unknown>) => () => ({
+    value: (_s: 'deployPkg', k: string): unknown =>
+      k in values ? values[k] : ({ 'enable-customization': true, 'wait-cloudinit-timeout': 30, engine: 'auto' } as Record<string, unknown>)[k],
+  });
+  const rpc = { send: () => ({ ok: true, reply: Buffer.alloc(0) }) };
+  it('under the simulator without target-root: a scratch root, never /, native engine, no marker in /usr/lib', async () => {
+    const { deployPkgFromConfig } = await import('../src/daemon/deployPkgService');
+    const before = fs.existsSync('/usr/lib/vmware-tools');
+    const built = deployPkgFromConfig({ rpc, cfg: cfgOf({}), detect: { vmxType: 2, overridden: true }, log: quiet });
+    const paths = (built.service as unknown as { opts: { paths: DeployPkgPaths; config: () => DeployConfig } }).opts;
+    assert.notEqual(path.resolve(paths.paths.targetRoot), '/');
+    assert.ok(paths.paths.beginBases.every((b) => !b.startsWith('/run') && !b.startsWith('/var/run')), paths.paths.beginBases.join());
+    assert.ok(!paths.paths.logFile.startsWith('/var/log'));
+    assert.equal(paths.config().engine, 'native');
+    assert.ok(built.services.handlers['deployPkg.deploy']);
+    assert.equal(fs.existsSync('/usr/lib/vmware-tools'), before);
+  });
+  it('under the simulator with target-root = / configured: the real paths (explicit), still no plugin marker', async () => {
+    const { deployPkgFromConfig } = await import('../src/daemon/deployPkgService');
+    const before = fs.existsSync('/usr/lib/vmware-tools');
+    const built = deployPkgFromConfig({ rpc, cfg: cfgOf({ 'target-root': '/' }), detect: { vmxType: 2, overridden: true }, log: quiet });
+    const o = (built.service as unknown as { opts: { paths: DeployPkgPaths; config: () => DeployConfig } }).opts;
+    assert.equal(o.paths.targetRoot, '/');
+    assert.equal(o.config().engine, 'auto');
+    assert.equal(fs.existsSync('/usr/lib/vmware-tools'), before);
+  });
+  it('not on ESX (Workstation): the commands are not registered, as the plugin does not load', async () => {
+    const { deployPkgFromConfig } = await import('../src/daemon/deployPkgService');
+    const built = deployPkgFromConfig({ rpc, cfg: cfgOf({}), detect: { vmxType: 4, overridden: true }, log: quiet });
+    assert.deepEqual(Object.keys(built.services.handlers), []);
+  });
+  it('a re-rooted target: plugin marker created once under the root, begin directory inside the root', () => {
+    const root = makeTargetRoot('debian');
+    const svc = new DeployPkgService({ rpc, log: quiet, config: () => ({}) as DeployConfig, paths: { ...defaultPaths({ targetRoot: root, simulator: false }) }, reboot: async () => ({ ok: true }) });
+    assert.equal(svc.ensurePluginMarker(), path.join(root, 'usr/lib/vmware-tools/plugins/vmsvc/libdeployPkgPlugin.so'));
+    assert.equal(svc.ensurePluginMarker(), undefined);
+    assert.ok(String(svc.begin().result).startsWith(path.join(root, 'run') + '/'));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});

@@ -44,7 +44,7 @@ export const PLUGIN_SEARCH_DIRS = [
 /** Where we leave it when none exists (a tree no distribution package owns). */
 export const PLUGIN_MARKER = '/usr/lib/vmware-tools/plugins/vmsvc/libdeployPkgPlugin.so';
 /** Package file size cap (real packages are well under a megabyte). */
-export const MAX_PACKAGE_BYTES = 256 * 1024 * 1024;
+export const MAX_PACKAGE_BYTES = 64 * 1024 * 1024;
 
 export interface DeployPkgPaths {
   /** The system being customized. */

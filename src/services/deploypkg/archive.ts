@@ -32,7 +32,8 @@ export interface ArchiveLimits {
   maxEntries: number;
 }
 
-export const DEFAULT_LIMITS: ArchiveLimits = { maxTotalBytes: 256 * 1024 * 1024, maxEntries: 10000 };
+/** vCenter packages are around a megabyte (Perl scripts and cust.cfg); 64 MiB leaves room and bounds memory. */
+export const DEFAULT_LIMITS: ArchiveLimits = { maxTotalBytes: 64 * 1024 * 1024, maxEntries: 10000 };
 
 export class ArchiveError extends Error {
   constructor(message: string) {
