@@ -430,3 +430,13 @@ describe('deployPkg: daemon wiring and simulator safety (§1)', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 });
+
+describe('deployPkg: [logging] deployPkg.handler (§8)', () => {
+  it('file/file+/vmx: no dedicated log file, the daemon log gets the lines', async () => {
+    const r = rig({ distro: 'debian', config: { dedicatedLog: false } });
+    assert.equal((await r.deploy(makePackage({ files: files(CUST_DHCP) }))).outcome, 'done');
+    assert.equal(fs.existsSync(path.join(r.root, 'var/log/vmware-imc/toolsDeployPkg.log')), false);
+    assert.equal(r.sent[r.sent.length - 1], `deployPkg.update.state 5 0 ${LOG}`);
+    r.cleanup();
+  });
+});

@@ -261,7 +261,7 @@ export function deployPkgServices(opts: DeployPkgServiceOptions & { enabled: boo
  */
 export function deployPkgFromConfig(o: {
   rpc: RpcSender;
-  cfg: () => { value(section: 'deployPkg', key: string): unknown };
+  cfg: () => { value(section: 'deployPkg', key: string): unknown; get?(section: string, key: string): string | undefined };
   detect: { vmxType: number; overridden: boolean };
   log: Logger;
   reboot?: () => Promise<{ ok: boolean; why?: string }>;
@@ -283,6 +283,8 @@ export function deployPkgFromConfig(o: {
       // Under the simulator with the scratch root, the package's command never runs on this machine.
       engine: simulator && configuredRoot === undefined ? 'native' : v<'auto' | 'command' | 'native'>('engine'),
       enableCustomScripts: v<boolean | undefined>('enable-custom-scripts'),
+      // §8: these handlers replace the dedicated file with the ordinary tools logging.
+      dedicatedLog: !['vmx', 'file', 'file+'].includes((o.cfg().get?.('logging', 'deployPkg.handler') ?? '').trim()),
     }),
     reboot:
       o.reboot ??

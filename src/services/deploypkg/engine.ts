@@ -32,6 +32,12 @@ export interface DeployConfig {
   engine: EngineChoice;
   /** tools.conf enable-custom-scripts (undefined = unset), for the native engine (§5.1). */
   enableCustomScripts: boolean | undefined;
+  /**
+   * §8: false when `[logging] deployPkg.handler` is vmx/file/file+: the lines
+   * then go only through the daemon's logging (domain deployPkg), as the
+   * reference does. Default true.
+   */
+  dedicatedLog?: boolean;
 }
 
 export interface Interface {
@@ -150,7 +156,7 @@ export class DeployEngine {
   /** The whole engine (DeployPkg_DeployPackageFromFile). Never throws. */
   async deploy(pkgPath: string): Promise<DeployOutcome> {
     this.dlog = new DeployLog(this.env.logFile, this.env.log);
-    this.dlog.open();
+    if (this.env.config().dedicatedLog !== false) this.dlog.open();
     let imcDir: string | undefined;
     try {
       this.clearMarkers();
