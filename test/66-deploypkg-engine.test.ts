@@ -163,7 +163,7 @@ describe('deployPkg: the native engine on four system families (§5)', () => {
   const cases: Array<[Distro, string[]]> = [
     ['rhel', ['etc/sysconfig/network-scripts/ifcfg-ens192', 'etc/sysconfig/network-scripts/ifcfg-ens224', 'etc/resolv.conf', 'etc/sysconfig/clock']],
     ['debian', ['etc/network/interfaces', 'etc/resolv.conf', 'etc/timezone']],
-    ['networkd', ['etc/systemd/network/10-vmware-NIC1.network', 'etc/systemd/network/10-vmware-NIC2.network']],
+    ['networkd', ['etc/systemd/network/05-vmware-NIC1.network', 'etc/systemd/network/05-vmware-NIC2.network']],
     ['networkmanager', ['etc/NetworkManager/system-connections/vmware-NIC1.nmconnection', 'etc/NetworkManager/system-connections/vmware-NIC2.nmconnection', 'etc/resolv.conf']],
   ];
   for (const [distro, netFiles] of cases) {

@@ -69,7 +69,7 @@ describeUnderShim(__filename, 'deployPkg through the simulator and bin/vmtoolsd'
     const got = await states(since, / 5 0 /);
     assert.deepEqual(got, ['deployPkg.update.state 3', `deployPkg.update.state 4 0 ${LOG}`, `deployPkg.update.state 5 0 ${LOG}`]);
     assert.equal(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8'), 'web01\n');
-    assert.match(fs.readFileSync(path.join(root, 'etc/systemd/network/10-vmware-NIC1.network'), 'utf8'), /Address=10\.20\.30\.40\/24/);
+    assert.match(fs.readFileSync(path.join(root, 'etc/systemd/network/05-vmware-NIC1.network'), 'utf8'), /Address=10\.20\.30\.40\/24/);
     assert.equal(fs.existsSync(pkg), false);
     assert.deepEqual(listTree(path.join(root, 'run')).filter((n) => n.startsWith('.vmware-imgcust')), []);
     const end = Date.now() + 5000;

@@ -64,6 +64,13 @@ export function networkManagerFiles(c: CustConfig, nics: NicBinding[]): NetFile[
   });
 }
 
+/**
+ * networkd applies the first matching .network file in lexical order across
+ * /etc, /run and /usr/lib: 05 sorts before netplan's generated
+ * 10-netplan-*.network (Ubuntu) and the distributions' 50-/80-/99- defaults.
+ */
+export const NETWORKD_PREFIX = '05';
+
 export function networkdFiles(c: CustConfig, nics: NicBinding[]): NetFile[] {
   return nics.map(({ nic }) => {
     const L: string[] = [`# ${HEADER}`, '[Match]', `MACAddress=${nic.mac}`, '', '[Network]'];
@@ -75,7 +82,7 @@ export function networkdFiles(c: CustConfig, nics: NicBinding[]): NetFile[] {
     for (const d of c.nameservers) L.push(`DNS=${d}`);
     if (c.searchDomains.length) L.push(`Domains=${c.searchDomains.join(' ')}`);
     if (!nic.onboot) L.splice(2, 0, '', '[Link]', 'ActivationPolicy=manual');
-    return { path: `/etc/systemd/network/10-vmware-${nic.name}.network`, content: `${L.join('\n')}\n`, mode: 0o644 };
+    return { path: `/etc/systemd/network/${NETWORKD_PREFIX}-vmware-${nic.name}.network`, content: `${L.join('\n')}\n`, mode: 0o644 };
   });
 }
 
