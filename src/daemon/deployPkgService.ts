@@ -130,7 +130,7 @@ export class DeployPkgService {
     try {
       this.opts.rpc.send(Buffer.from(text, 'utf8'));
     } catch (e) {
-      this.opts.log.warn(`deployPkg: ${e instanceof Error ? e.message : String(e)}`);
+      this.opts.log.warn(`${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -200,7 +200,7 @@ export class DeployPkgService {
         outcome = await engine.deploy(pkg);
       }
     } catch (e) {
-      this.opts.log.error(`deployPkg: ${e instanceof Error ? e.message : String(e)}`);
+      this.opts.log.error(`${e instanceof Error ? e.message : String(e)}`);
       outcome = 'error';
     }
     this.removePackage(pkg);
@@ -234,7 +234,7 @@ export class DeployPkgService {
     try {
       return t.write(PLUGIN_MARKER, '# vmtoolsd-node: guest customization (deployPkg) is built into vmtoolsd.\n# cloud-init only checks that this file exists.\n', 0o644);
     } catch (e) {
-      this.opts.log.warn(`deployPkg: cannot create ${PLUGIN_MARKER}: ${e instanceof Error ? e.message : String(e)}`);
+      this.opts.log.warn(`cannot create ${PLUGIN_MARKER}: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;
     }
   }
@@ -270,7 +270,7 @@ export function deployPkgFromConfig(o: {
   const configuredRoot = v<string | undefined>('target-root');
   const simulator = o.detect.overridden;
   const paths = defaultPaths({ targetRoot: configuredRoot, simulator });
-  if (simulator && configuredRoot === undefined) o.log.info(`deployPkg: VMX simulator: customizing the scratch root ${paths.targetRoot}, not /`);
+  if (simulator && configuredRoot === undefined) o.log.info(`VMX simulator: customizing the scratch root ${paths.targetRoot}, not /`);
   const built = deployPkgServices({
     enabled: o.detect.vmxType === VMX_TYPE_ESX,
     rpc: o.rpc,
@@ -289,7 +289,7 @@ export function deployPkgFromConfig(o: {
     reboot:
       o.reboot ??
       (async () => {
-        o.log.warn('deployPkg: the customization asks for a reboot, but no power backend is connected yet; not rebooting');
+        o.log.warn('the customization asks for a reboot, but no power backend is connected yet; not rebooting');
         return { ok: false, why: 'no power backend connected' };
       }),
   });
@@ -297,7 +297,7 @@ export function deployPkgFromConfig(o: {
   const rootIsReal = paths.targetRoot === '/' || path.resolve(paths.targetRoot) === '/';
   if (v<boolean>('enable-customization') && built.services.handlers['deployPkg.begin'] && !(simulator && rootIsReal)) {
     const made = built.service.ensurePluginMarker();
-    if (made) o.log.info(`deployPkg: created ${made} for cloud-init's plugin check`);
+    if (made) o.log.info(`created ${made} for cloud-init's plugin check`);
   }
   return built;
 }

@@ -21,7 +21,7 @@ export class DeployLog implements Logger {
       this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
       fs.fchmodSync(this.fd, 0o600);
     } catch (e) {
-      this.daemonLog.warn(`deployPkg: cannot open ${this.file}: ${e instanceof Error ? e.message : String(e)}`);
+      this.daemonLog.warn(`cannot open ${this.file}: ${e instanceof Error ? e.message : String(e)}`);
       this.fd = undefined;
     }
   }

@@ -119,7 +119,7 @@ export class DeployEngine {
       const r = this.env.rpc.send(Buffer.from(stateMessage(state, code, message), 'utf8'));
       return { ok: r.ok, reply: r.reply.toString('utf8') };
     } catch (e) {
-      this.env.log.warn(`deployPkg: state update failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.env.log.warn(`state update failed: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;
     }
   }
@@ -137,7 +137,7 @@ export class DeployEngine {
       }
       if (this.marker && this.marker !== m) fs.rmSync(path.join(this.env.markerDir, MARKERS[this.marker]), { force: true });
     } catch (e) {
-      this.env.log.warn(`deployPkg: marker ${m ?? '(none)'}: ${e instanceof Error ? e.message : String(e)}`);
+      this.env.log.warn(`marker ${m ?? '(none)'}: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.marker = m;
   }
@@ -244,7 +244,7 @@ export class DeployEngine {
     try {
       fs.rmSync(dir, { recursive: true, force: true });
     } catch (e) {
-      this.env.log.warn(`deployPkg: cannot remove ${dir}: ${e instanceof Error ? e.message : String(e)}`);
+      this.env.log.warn(`cannot remove ${dir}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -406,6 +406,6 @@ export class DeployEngine {
     }
     this.dlog.info('Rebooting');
     const r = await this.env.reboot();
-    if (!r.ok) this.env.log.error(`deployPkg: reboot failed: ${r.why ?? 'unknown reason'}`);
+    if (!r.ok) this.env.log.error(`reboot failed: ${r.why ?? 'unknown reason'}`);
   }
 }
