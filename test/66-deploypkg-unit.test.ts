@@ -268,3 +268,18 @@ describe('deployPkg: root password and target root', () => {
     fs.rmSync(r, { recursive: true });
   });
 });
+
+describe('deployPkg: several gateways (cust.cfg GATEWAY list)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const n = require('../src/services/deploypkg/netconf') as typeof import('../src/services/deploypkg/netconf');
+  const c = parseCustCfg(`[NIC-CONFIG]\nNICS = NIC1\n[NIC1]\nMACADDR = ${MAC1}\nBOOTPROTO = static\nIPADDR = 10.0.0.5\nNETMASK = 255.255.255.0\nGATEWAY = 10.0.0.1, 10.0.0.2\n`);
+  const b = [{ nic: c.nics[0], device: 'ens192' }];
+  it('first = default route, the others = default routes with metric 100+', () => {
+    assert.match(n.networkdFiles(c, b)[0].content, /Gateway=10\.0\.0\.1\n\n\[Route\]\nGateway=10\.0\.0\.2\nMetric=100\n/);
+    assert.match(n.networkManagerFiles(c, b)[0].content, /address1=10\.0\.0\.5\/24,10\.0\.0\.1\nroute1=0\.0\.0\.0\/0,10\.0\.0\.2,100\n/);
+    const ifcfg = n.ifcfgFiles(c, b);
+    assert.deepEqual(ifcfg.map((f) => f.path), ['/etc/sysconfig/network-scripts/ifcfg-ens192', '/etc/sysconfig/network-scripts/route-ens192']);
+    assert.match(ifcfg[1].content, /^default via 10\.0\.0\.2 dev ens192 metric 100$/m);
+    assert.match(n.ifupdownFiles(c, b, undefined)[0].content, /gateway 10\.0\.0\.1\n {4}up ip route add default via 10\.0\.0\.2 dev ens192 metric 100\n/);
+  });
+});

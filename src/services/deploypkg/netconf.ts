@@ -33,6 +33,8 @@ export interface NetFile {
 }
 
 const HEADER = 'Written by vmtoolsd-node guest customization (deployPkg)';
+/** cust.cfg GATEWAY may list several: the first is the default route, the others back-up default routes with higher metrics. */
+const EXTRA_GATEWAY_METRIC = 100;
 
 function uuidFor(mac: string): string {
   const h = crypto.createHash('sha1').update(`vmtoolsd-node:${mac}`).digest('hex');
@@ -50,6 +52,7 @@ export function networkManagerFiles(c: CustConfig, nics: NicBinding[]): NetFile[
     if (nic.ipv4 === 'dhcp') L.push('method=auto');
     else if (nic.ipv4 === 'static') {
       L.push('method=manual', `address1=${v4cidr(nic)}${nic.gateways[0] ? `,${nic.gateways[0]}` : ''}`);
+      nic.gateways.slice(1).forEach((g, k) => L.push(`route${k + 1}=0.0.0.0/0,${g},${EXTRA_GATEWAY_METRIC + k}`));
     } else L.push('method=disabled');
     if (c.nameservers.some((s) => s.includes('.'))) L.push(`dns=${c.nameservers.filter((s) => s.includes('.')).join(';')};`);
     if (c.searchDomains.length) L.push(`dns-search=${c.searchDomains.join(';')};`);
@@ -75,12 +78,13 @@ export function networkdFiles(c: CustConfig, nics: NicBinding[]): NetFile[] {
   return nics.map(({ nic }) => {
     const L: string[] = [`# ${HEADER}`, '[Match]', `MACAddress=${nic.mac}`, '', '[Network]'];
     L.push(`DHCP=${nic.ipv4 === 'dhcp' ? 'ipv4' : 'no'}`);
-    if (nic.ipv4 === 'static') L.push(`Address=${v4cidr(nic)}`, ...nic.gateways.map((g) => `Gateway=${g}`));
+    if (nic.ipv4 === 'static') L.push(`Address=${v4cidr(nic)}`, ...nic.gateways.slice(0, 1).map((g) => `Gateway=${g}`));
     for (const a of nic.ipv6) L.push(`Address=${a.address}/${a.prefix}`);
     for (const g of nic.ipv6Gateways) L.push(`Gateway=${g}`);
     if (nic.ipv6.length) L.push('IPv6AcceptRA=no');
     for (const d of c.nameservers) L.push(`DNS=${d}`);
     if (c.searchDomains.length) L.push(`Domains=${c.searchDomains.join(' ')}`);
+    if (nic.ipv4 === 'static') nic.gateways.slice(1).forEach((g, k) => L.push('', '[Route]', `Gateway=${g}`, `Metric=${EXTRA_GATEWAY_METRIC + k}`));
     if (!nic.onboot) L.splice(2, 0, '', '[Link]', 'ActivationPolicy=manual');
     return { path: `/etc/systemd/network/${NETWORKD_PREFIX}-vmware-${nic.name}.network`, content: `${L.join('\n')}\n`, mode: 0o644 };
   });
@@ -102,8 +106,13 @@ export function ifcfgFiles(c: CustConfig, nics: NicBinding[]): NetFile[] {
     }
     c.nameservers.forEach((d, k) => L.push(`DNS${k + 1}=${d}`));
     if (c.searchDomains.length) L.push(`DOMAIN="${c.searchDomains.join(' ')}"`);
-    return { path: `/etc/sysconfig/network-scripts/ifcfg-${device}`, content: `${L.join('\n')}\n`, mode: 0o644 };
-  });
+    const out: NetFile[] = [{ path: `/etc/sysconfig/network-scripts/ifcfg-${device}`, content: `${L.join('\n')}\n`, mode: 0o644 }];
+    if (nic.ipv4 === 'static' && nic.gateways.length > 1) {
+      const routes = nic.gateways.slice(1).map((g, k) => `default via ${g} dev ${device} metric ${EXTRA_GATEWAY_METRIC + k}`);
+      out.push({ path: `/etc/sysconfig/network-scripts/route-${device}`, content: `# ${HEADER}\n${routes.join('\n')}\n`, mode: 0o644 });
+    }
+    return out;
+  }).flat();
 }
 
 export function ifupdownFiles(c: CustConfig, nics: NicBinding[], existing: string | undefined): NetFile[] {
@@ -117,6 +126,7 @@ export function ifupdownFiles(c: CustConfig, nics: NicBinding[], existing: strin
     else if (nic.ipv4 === 'static') {
       L.push(`iface ${device} inet static`, `    address ${v4cidr(nic)}`);
       if (nic.gateways[0]) L.push(`    gateway ${nic.gateways[0]}`);
+      nic.gateways.slice(1).forEach((g, k) => L.push(`    up ip route add default via ${g} dev ${device} metric ${EXTRA_GATEWAY_METRIC + k}`));
     } else L.push(`iface ${device} inet manual`);
     if (i === 0 || nic.primary) {
       if (c.nameservers.length) L.push(`    dns-nameservers ${c.nameservers.join(' ')}`);
