@@ -16,6 +16,7 @@ import { effectiveTimeoutS, substituteDir, tokenize } from '../src/services/depl
 import { CustCfgError, parseCustCfg } from '../src/services/deploypkg/custcfg';
 import { checkEntries, extractEntries, UnsafeEntryError } from '../src/services/deploypkg/extract';
 import { buildHeader, PackageFormatError, parseHeader } from '../src/services/deploypkg/header';
+import * as netconf from '../src/services/deploypkg/netconf';
 import { TargetRoot } from '../src/services/deploypkg/rootfs';
 import { sha512Crypt, updateShadow } from '../src/services/deploypkg/shadow';
 import { CUST_STATIC, makeCab, makePackage, makeTar, makeTarGz, makeZip, MAC1, PERL_COMMAND } from './helpers/deploypkg';
@@ -270,8 +271,7 @@ describe('deployPkg: root password and target root', () => {
 });
 
 describe('deployPkg: several gateways (cust.cfg GATEWAY list)', () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const n = require('../src/services/deploypkg/netconf') as typeof import('../src/services/deploypkg/netconf');
+  const n = netconf;
   const c = parseCustCfg(`[NIC-CONFIG]\nNICS = NIC1\n[NIC1]\nMACADDR = ${MAC1}\nBOOTPROTO = static\nIPADDR = 10.0.0.5\nNETMASK = 255.255.255.0\nGATEWAY = 10.0.0.1, 10.0.0.2\n`);
   const b = [{ nic: c.nics[0], device: 'ens192' }];
   it('first = default route, the others = default routes with metric 100+', () => {
