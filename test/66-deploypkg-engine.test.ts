@@ -440,3 +440,18 @@ describe('deployPkg: [logging] deployPkg.handler (§8)', () => {
     r.cleanup();
   });
 });
+
+describe('deployPkg: package removal only where begin created it (§9.3)', () => {
+  it('a package outside any begin directory is deployed but not deleted', async () => {
+    const r = rig({ distro: 'debian' });
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-elsewhere-'));
+    const file = path.join(elsewhere, 'important-file');
+    fs.writeFileSync(file, 'not a package');
+    r.svc.deploy(Buffer.from(file));
+    assert.equal(await r.svc.lastRun, 'error');
+    assert.equal(fs.readFileSync(file, 'utf8'), 'not a package');
+    assert.match(r.sent[r.sent.length - 1], /4 100 .*@Package rejected: truncated package/);
+    fs.rmSync(elsewhere, { recursive: true });
+    r.cleanup();
+  });
+});

@@ -121,6 +121,8 @@ export interface DeployPkgServiceOptions {
 
 export class DeployPkgService {
   private busy = false;
+  /** Directories deployPkg.begin handed out: the only places a package is deleted from (§9.3). */
+  private readonly handedOut = new Set<string>();
   /** The last deployment, for tests and the demo. */
   lastRun: Promise<DeployOutcome | 'disabled'> | undefined;
 
@@ -149,6 +151,7 @@ export class DeployPkgService {
         const dir = path.join(base, crypto.randomBytes(4).toString('hex'));
         try {
           fs.mkdirSync(dir, 0o777);
+          this.handedOut.add(path.resolve(dir));
           this.opts.log.info(`deployPkg.begin: ${dir}/`);
           return { ok: true, result: `${dir}/` };
         } catch (e) {
@@ -207,11 +210,22 @@ export class DeployPkgService {
     return outcome;
   }
 
-  /** §2.2 / §9.3: unlink the package (never following a symlink), then its directory if empty. */
+  /**
+   * §2.2 / §9.3: unlink the package (never following a symlink), then its
+   * directory if empty; only inside a directory deployPkg.begin created
+   * (the reference unlinks any path the host names, e.g. a mistyped
+   * /etc/shadow).
+   */
   private removePackage(pkg: string): void {
+    const dir = path.dirname(path.resolve(pkg));
+    if (!this.handedOut.has(dir)) {
+      this.opts.log.warn(`not removing ${pkg}: it is not in a directory deployPkg.begin created`);
+      return;
+    }
     try {
       fs.unlinkSync(pkg);
-      fs.rmdirSync(path.dirname(pkg));
+      fs.rmdirSync(dir);
+      this.handedOut.delete(dir);
     } catch {
       /* not empty, or already gone */
     }
