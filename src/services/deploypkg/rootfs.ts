@@ -124,7 +124,17 @@ export class TargetRoot {
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, real);
+    try {
+      fs.renameSync(tmp, real);
+    } catch (e) {
+      // A bind-mounted file (e.g. /etc/hostname in some containers) cannot be replaced: rewrite it in place.
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') {
+        fs.rmSync(tmp, { force: true });
+        throw e;
+      }
+      fs.copyFileSync(tmp, real);
+      fs.rmSync(tmp, { force: true });
+    }
     return real;
   }
 
