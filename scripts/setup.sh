@@ -16,7 +16,8 @@ apt_packages=(g++ make python3 pkg-config binutils
   libglib2.0-0 libmspack0 libxmlsec1 libxmlsec1-openssl libtirpc3 libdrm2
   libfuse3-3 libudev1 libxml2 libssl3 iproute2 util-linux
   debootstrap umoci runc systemd  # container image build and run, unit verification (97, 98)
-  dbus-daemon)                    # a private system bus with a fake logind (62-power-logind)
+  dbus-daemon                     # a private system bus with a fake logind (62-power-logind)
+  cabextract gcab)                # deployPkg tests: cross-check our CAB reader/writer
 
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -23,7 +23,8 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
-import { powerOpsServices } from '../daemon/powerOpsService';
+import { powerBackendFor, powerOpsServices } from '../daemon/powerOpsService';
+import { deployPkgFromConfig } from '../daemon/deployPkgService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -127,6 +128,14 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     onResume: () => undefined,
   });
   log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
+  // Guest customization (customization.md): reboots through the same halt/reboot backend as OS_Reboot.
+  const dp = deployPkgFromConfig({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    cfg,
+    detect: d,
+    log: log.child('deployPkg'),
+    reboot: () => powerBackendFor(cfg(), { simulator: d.overridden }).backend.reboot(),
+  });
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -136,7 +145,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, power.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, power.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {

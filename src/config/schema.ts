@@ -151,6 +151,10 @@ export type LogHandlerName = (typeof LOG_HANDLERS)[number];
 export const POWER_BACKENDS = ['auto', 'systemd', 'logind', 'init-signal', 'shutdown', 'record'] as const;
 export type PowerBackendChoice = (typeof POWER_BACKENDS)[number];
 
+/** [deployPkg] engine (extension): who applies a customization package when cloud-init does not. */
+export const DEPLOYPKG_ENGINES = ['auto', 'command', 'native'] as const;
+export type DeployPkgEngine = (typeof DEPLOYPKG_ENGINES)[number];
+
 /** [timeSync] ntp-coexistence (extension). */
 export const NTP_COEXISTENCE = ['auto', 'defer', 'ignore'] as const;
 export type NtpCoexistence = (typeof NTP_COEXISTENCE)[number];
@@ -295,6 +299,17 @@ export const SCHEMA = {
     'enable-customization': boolKey(true, { description: 'Accept guest customization packages; false refuses them (CUST_DISABLED).' }),
     'process-timeout': optionalIntKey(1, 3600, 'package header value, else 100 s', { unit: 's', description: 'Timeout of each customization child process; wins over the package header.' }),
     'wait-cloudinit-timeout': intKey(30, 0, 1800, { unit: 's', description: 'How long to wait for cloud-init to finish before the reboot; 0 = do not wait.' }),
+    'enable-custom-scripts': optionalBoolKey('false, or true when cust.cfg has MISC DEFAULT-RUN-POST-CUST-SCRIPT=yes', {
+      description: 'Allow the user pre/post-customization script of a package. Read by cloud-init and the Perl engine through vmware-toolbox-cmd, and by our native engine.',
+    }),
+    engine: choiceKey(DEPLOYPKG_ENGINES, 'auto', {
+      origin: 'extension',
+      description: 'Who applies cust.cfg when cloud-init does not: command = the package\'s own command (VMware\'s Perl engine), as open-vm-tools; native = our built-in engine; auto = the command when its program (e.g. /usr/bin/perl) exists and the target root is /, else native.',
+    }),
+    'target-root': optionalPathKey('/ (under the VMX simulator: a scratch directory, never the real /)', {
+      origin: 'extension',
+      description: 'Root of the system being customized; /host in the container (the host\'s root bind-mounted). Files, cloud-init and scripts are looked up and written under it.',
+    }),
   },
   guestoperations: {
     disabled: boolKey(false, { description: 'Refuse every guest operation (except GetToolsState) with VIX error 20005.' }),
