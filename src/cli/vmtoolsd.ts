@@ -23,6 +23,7 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
+import { timeSyncServices } from '../daemon/timeSyncService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -117,6 +118,8 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   });
   // Typed values: GLib's boolean rules, the reference's defaults for absent or invalid keys.
   const cfg = (): ToolsConfig => watcher.current;
+  // Time sync (core-services.md §7); a simulated clock in simulator mode, never this machine's.
+  const ts = timeSyncServices({ rpc: { send: (r) => daemon!.rpc.send(r) }, config: cfg, log: log.child('timesync'), simulatorMode: d.overridden });
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -126,7 +129,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, ts.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -146,6 +149,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   watcher.on('change', (ev) => {
     log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
     if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
+    if (ev.touches('timeSync')) ts.reconfigure();
   });
 
   let stopping = false;
@@ -155,6 +159,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log.info('shutting down');
     systemd.stopping();
     hang.stop();
+    ts.stop();
     daemon?.stop();
     systemd.close();
     watcher.stop();
