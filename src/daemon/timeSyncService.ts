@@ -18,6 +18,7 @@ import {
   clockKind,
   findTimeDaemons,
   HostTimeSource,
+  Scheduler,
   SimulatedClock,
   SyncResult,
   SystemClock,
@@ -41,6 +42,8 @@ export interface TimeSyncFactoryOptions {
   clock?: Clock;
   host?: HostTimeSource;
   onSync?: (why: string, r: SyncResult) => void;
+  /** Tests: drive the loop's timer by hand. */
+  scheduler?: Scheduler;
 }
 
 export interface TimeSyncParts {
@@ -117,6 +120,7 @@ export function timeSyncServices(opts: TimeSyncFactoryOptions): TimeSyncParts {
     timeDaemons: () => findTimeDaemons(procRoot),
     rpc: opts.rpc,
     onSync: opts.onSync,
+    scheduler: opts.scheduler,
   });
   let subscribed = false;
   return {
