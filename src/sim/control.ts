@@ -259,6 +259,9 @@ export class ControlServer {
       case 'clock.setDrift':
         h.setClockDrift(num(a, 'ppm'));
         return { driftPpm: h.clockDriftPpm };
+      case 'clock.reset':
+        h.resetClock();
+        return { hostTimeUs: h.hostTimeUs().toString() };
       case 'clock.advance':
         h.advanceClock(Math.round(num(a, 'us')));
         return { hostTimeUs: h.hostTimeUs().toString(), advanceUs: h.clockAdvanceUs.toString() };
@@ -500,6 +503,11 @@ export class SimClient {
   /** The host clock runs `ppm` fast from now on (negative: slow). */
   async setClockDrift(ppm: number): Promise<void> {
     await this.request('clock.setDrift', { ppm });
+  }
+
+  /** Offset, drift and virtual advance back to zero. */
+  async resetClock(): Promise<void> {
+    await this.request('clock.reset');
   }
 
   /** Let `us` of virtual time pass on the host clock (drift applies). */

@@ -457,6 +457,14 @@ export class VmxHost {
     this.clockOffsetUs += before - this.hostTimeUs();
   }
 
+  /** Offset, drift and virtual advance back to zero: the host clock is the real clock again. */
+  resetClock(): void {
+    this.clockOffsetUs = 0n;
+    this.clockDriftPpm = 0;
+    this.driftStartUs = 0n;
+    this.clockAdvanceUs = 0n;
+  }
+
   /** Let `us` of virtual time pass on the host clock (drift applies), for simulated hours in tests. */
   advanceClock(us: number | bigint): void {
     this.clockAdvanceUs += BigInt(us);

@@ -80,7 +80,7 @@ export class BackdoorHostTime implements HostTimeSource {
     if (signed <= 0n) throw new HostTimeError(`invalid host time: ${signed} s, ${r.ebx} µs (${command})`);
     return {
       hostUs: Number(signed) * US_PER_SEC + r.ebx,
-      apparentErrorUs: -interruptLag,
+      apparentErrorUs: interruptLag === 0 ? 0 : -interruptLag,
       apparentErrorValid: command === 'GETTIMEFULL_WITH_LAG',
       maxTimeErrorUs: r.ecx,
       command,

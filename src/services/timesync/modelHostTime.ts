@@ -46,7 +46,7 @@ export class ModelHostTime implements HostTimeSource {
     const withLag = this.command === 'GETTIMEFULL_WITH_LAG';
     return {
       hostUs: Math.floor(this.nowUs()),
-      apparentErrorUs: withLag ? -this.interruptLagUs : 0,
+      apparentErrorUs: withLag && this.interruptLagUs !== 0 ? -this.interruptLagUs : 0,
       apparentErrorValid: withLag,
       maxTimeErrorUs: withLag ? this.maxTimeLagUs : this.maxTimeLagUs + this.interruptLagUs,
       command: this.command,
