@@ -111,6 +111,13 @@ const STEPS: Array<Step & { theirs: string; ours?: string; why?: string }> = [
   { tclo: 'Time_Synchronize', theirs: 'ERROR Unable to tokenize TimeSync RPC data' },
   { tclo: 'Time_Synchronize 0', offsetMs: 50, theirs: 'OK ' },
   { tclo: 'Time_Synchronize 0', offsetMs: -5000, theirs: 'OK ' },
+  { tclo: 'Time_Synchronize 0', offsetMs: 50, disable: [55], theirs: 'OK ' },
+  { tclo: 'Time_Synchronize 0', offsetMs: 50, disable: [55, 46], theirs: 'OK ' },
+  { tclo: 'Time_Synchronize 0', disable: [55, 46, 23], theirs: 'ERROR Unable to sync time' },
+  { tclo: 'Set_Option time.synchronize.tools.slewCorrection 1', theirs: 'OK ' },
+  { tclo: 'Set_Option synctime 1', offsetMs: 50, theirs: 'OK ' },
+  { tclo: 'Set_Option synctime 0', theirs: 'OK ' },
+  // Last: from here on ours has stepped its clock and Debian has not.
   {
     tclo: 'Time_Synchronize 0',
     offsetMs: 5000,
@@ -125,12 +132,6 @@ const STEPS: Array<Step & { theirs: string; ours?: string; why?: string }> = [
     ours: 'OK ',
     why: 'backward step allowed: same EPERM as above for Debian',
   },
-  { tclo: 'Time_Synchronize 0', offsetMs: 50, disable: [55], theirs: 'OK ' },
-  { tclo: 'Time_Synchronize 0', offsetMs: 50, disable: [55, 46], theirs: 'OK ' },
-  { tclo: 'Time_Synchronize 0', disable: [55, 46, 23], theirs: 'ERROR Unable to sync time' },
-  { tclo: 'Set_Option time.synchronize.tools.slewCorrection 1', theirs: 'OK ' },
-  { tclo: 'Set_Option synctime 1', offsetMs: 50, theirs: 'OK ' },
-  { tclo: 'Set_Option synctime 0', theirs: 'OK ' },
 ];
 
 describe('time sync differential: Debian open-vm-tools 12.2 vs ours, in the sandbox', function () {
