@@ -340,6 +340,18 @@ describe('timeSync engine and service (simulated clock, virtual time)', () => {
       q.service.setOption('time.synchronize.tools.startup', '1');
       assert.deepEqual(q.steps(), [-5e6], 'once only');
     });
+
+    it('a failed start-up sync may be retried by a later startup 1', () => {
+      const r = rig({ hostOffsetUs: 5e6 });
+      const read = r.host.read.bind(r.host);
+      r.host.read = () => {
+        throw new Error('no host time');
+      };
+      assert.equal(r.service.setOption('time.synchronize.tools.startup', '1'), false);
+      r.host.read = read;
+      assert.equal(r.service.setOption('time.synchronize.tools.startup', '1'), true);
+      assert.deepEqual(r.steps(), [5e6]);
+    });
   });
 
   describe('other time daemons ([timeSync] ntp-coexistence, open-vm-tools#302)', () => {

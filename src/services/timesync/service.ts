@@ -264,12 +264,12 @@ export class TimeSyncService {
       case OPTION.STARTUP: {
         const doSync = parseBool(value);
         if (doSync === undefined) return false;
-        let ok = true;
         if (doSync && !this.startupDone && this.oneShotAllowed('the start-up step')) {
-          ok = this.oneShot('start-up sync', this.startupBackward);
+          // A failed start-up sync may be retried by a later `startup 1`, as in the reference.
+          if (!this.oneShot('start-up sync', this.startupBackward)) return false;
         }
         this.startupDone = true;
-        return ok;
+        return true;
       }
       case OPTION.ENABLE: {
         const b = parseBool(value);
