@@ -185,13 +185,6 @@ const ALLOWED: Allowed[] = [
     reason: 'new-style capabilities follow the services implemented: Debian 12.2 sends `36=0` (vmbackup NVMe off, no vix 37); vix 37 / vmbackup 36 until their issues land',
   },
   {
-    scenario: /^Capabilities_Register$/,
-    section: 'rpci',
-    side: 'theirs-only',
-    line: /^tools\.capability\.(statechange|softpowerop_retry) $/,
-    reason: 'powerOps capabilities statechange / softpowerop_retry are registered once power operations land',
-  },
-  {
     scenario: /^reset$/,
     section: 'rpci',
     side: 'ours-only',

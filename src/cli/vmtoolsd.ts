@@ -23,6 +23,7 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
+import { powerOpsServices } from '../daemon/powerOpsService';
 import { timeSyncServices } from '../daemon/timeSyncService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
@@ -120,6 +121,15 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   const cfg = (): ToolsConfig => watcher.current;
   // Time sync (core-services.md §7); a simulated clock in simulator mode, never this machine's.
   const ts = timeSyncServices({ rpc: { send: (r) => daemon!.rpc.send(r) }, config: cfg, log: log.child('timesync'), simulatorMode: d.overridden });
+  // core-services.md §6; after OS_Resume, time sync's one-shot step.
+  const power = powerOpsServices({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    config: cfg,
+    log: log.child('powerops'),
+    simulator: d.overridden,
+    onResume: () => ts.resumed(),
+  });
+  log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -129,7 +139,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, ts.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, ts.services, power.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -150,6 +160,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
     if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
     if (ev.touches('timeSync')) ts.reconfigure();
+    if (ev.touches('powerops')) log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   });
 
   let stopping = false;

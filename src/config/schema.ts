@@ -147,9 +147,9 @@ export type GLibLogLevel = (typeof GLIB_LOG_LEVELS)[number];
 export const LOG_HANDLERS = ['file', 'file+', 'std', 'syslog', 'vmx'] as const;
 export type LogHandlerName = (typeof LOG_HANDLERS)[number];
 
-/** [powerops] backend (extension): how halt/reboot are carried out. */
-export const POWER_BACKENDS = ['auto', 'shutdown', 'systemd', 'init-signal'] as const;
-export type PowerBackend = (typeof POWER_BACKENDS)[number];
+/** [powerops] backend (extension): how halt/reboot are carried out (src/services/powerops/backends.ts). */
+export const POWER_BACKENDS = ['auto', 'systemd', 'logind', 'init-signal', 'shutdown', 'record'] as const;
+export type PowerBackendChoice = (typeof POWER_BACKENDS)[number];
 
 /** [timeSync] ntp-coexistence (extension). */
 export const NTP_COEXISTENCE = ['auto', 'defer', 'ignore'] as const;
@@ -213,13 +213,37 @@ export const SCHEMA = {
     }),
   },
   powerops: {
-    'poweron-script': stringKey('poweron-vm-default', { description: 'Script run after power-on (OS_PowerOn); relative paths are under /etc/vmware-tools; "" = none.' }),
+    'poweron-script': stringKey('poweron-vm-default', { description: 'Script run after power-on (OS_PowerOn), with no arguments; relative names are under script-directory; "" = none. If the default script is not installed, its scripts/*-default.d drop-ins are run directly.' }),
     'poweroff-script': stringKey('poweroff-vm-default', { description: 'Script run before halt or reboot (OS_Halt, OS_Reboot); "" = none.' }),
     'resume-script': stringKey('resume-vm-default', { description: 'Script run after resume (OS_Resume); "" = none.' }),
     'suspend-script': stringKey('suspend-vm-default', { description: 'Script run before suspend (OS_Suspend); "" = none.' }),
     backend: choiceKey(POWER_BACKENDS, 'auto', {
       origin: 'extension',
-      description: 'How halt/reboot are done: shutdown = /sbin/shutdown then systemctl -i (open-vm-tools); systemd = systemctl poweroff|reboot -i; init-signal = busybox/LinuxKit signals to PID 1; auto = detect.',
+      description:
+        'How halt/reboot are done: systemd = systemctl poweroff|reboot -i (with SYSTEMD_IGNORE_CHROOT=1, so a bind-mounted /run/systemd reaches the host); ' +
+        'logind = PowerOff/Reboot to org.freedesktop.login1 over the system bus socket (no binary needed); ' +
+        'init-signal = a signal to PID 1 matching its init (systemd SIGRTMIN+4/+5, busybox SIGUSR2/SIGTERM); shutdown = /sbin/shutdown -h|-r now, then systemctl -i (open-vm-tools); ' +
+        'record = append a line to record-file (tests, dry runs); auto = systemd if /run/systemd/system and systemctl exist, else logind if /run/systemd/system and the bus socket exist, else init-signal if PID 1 is the host\'s systemd or busybox, else shutdown. Under the simulator auto means record.',
+    }),
+    'record-file': optionalPathKey('$VMTOOLSD_POWER_RECORD', {
+      origin: 'extension',
+      description: 'File the record backend appends "<time> halt|reboot" to.',
+    }),
+    'system-bus': optionalPathKey('/run/dbus/system_bus_socket', {
+      origin: 'extension',
+      description: 'System bus socket the logind backend connects to (bind-mount the host\'s into a container).',
+    }),
+    systemctl: optionalPathKey('the first of /usr/bin, /bin, /usr/sbin, /sbin', {
+      origin: 'extension',
+      description: 'systemctl used by the systemd backend.',
+    }),
+    'script-timeout': intKey(300, 0, MAX_SECONDS, {
+      unit: 's', origin: 'extension',
+      description: 'A power-operation script still running after this long is killed (SIGTERM to its process group, SIGKILL 5 s later) and counts as failed; 0 = wait forever, as open-vm-tools does.',
+    }),
+    'script-directory': optionalPathKey('/etc/vmware-tools', {
+      origin: 'extension',
+      description: 'Where relative script names and the default scripts (with their scripts/*.d drop-ins) are looked up.',
     }),
   },
   guestinfo: {

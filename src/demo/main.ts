@@ -6,6 +6,7 @@
  * stops both.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { detect } from '../native';
 import { REPO_ROOT, startSimulator } from '../sim/harness';
@@ -33,8 +34,16 @@ async function main(): Promise<void> {
       'Lines from the host start with "sim"; the agent logs its own side. Ctrl-C stops both.\n\n',
   );
   const sim = await startSimulator({ autoReset: true, verbose: true, stderr: 'inherit', pingIntervalMs: 15000 });
+  // Power operations: under the simulator the agent only ever records a halt
+  // or reboot in this file (the recording backend); it never reaches this
+  // machine's init. Variables a test uses to vouch for stubs are dropped.
+  const powerRecord = path.join(os.tmpdir(), 'vmtoolsd-demo-power.log');
+  const env: NodeJS.ProcessEnv = { ...process.env, ...sim.env({ preload: true }), VMTOOLSD_POWER_RECORD: powerRecord };
+  delete env.VMTOOLSD_POWER_STUBS;
+  delete env.VMTOOLSD_POWER_OUTER_PIDNS;
+  process.stdout.write(`Halt/reboot requests from the simulated host are recorded in ${powerRecord}, never carried out.\n\n`);
   const child = spawn(process.execPath, [VMTOOLSD, '--log-level', 'info', ...args], {
-    env: { ...process.env, ...sim.env({ preload: true }) },
+    env,
     stdio: 'inherit',
   });
   sim.client.waitForIp(60000).then(

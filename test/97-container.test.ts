@@ -1,0 +1,257 @@
+/**
+ * Layer 9: the container image. Builds it (or reuses an up-to-date one) with
+ * container/build-image.sh, unpacks it with umoci into a private bundle and
+ * runs the image's own entry point (/usr/bin/vmtoolsd) with runc (or crun)
+ * against the simulator; the handshake and the guest information must come
+ * from inside the container.
+ *
+ * Safety: this container gets its OWN pid, net, ipc, uts and mount
+ * namespaces (never the host's, unlike the production run line): it cannot
+ * reach this machine's PID 1, systemd or network. It sets no resource limits
+ * (runc makes a transient cgroup of its own and removes it at delete; crun
+ * runs with --cgroup-manager=disabled, though crun 1.8 refuses hybrid
+ * cgroup hierarchies such as this machine's), keeps only three default
+ * capabilities and no_new_privileges, and its root file system is read-only. The trap shim is
+ * NOT in the image: it is bound in from build/Release for this test only,
+ * with the simulator's socket directory.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { SimLogEntry } from '../src/sim/control';
+import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
+
+const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
+const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
+const CONTAINER_HOSTNAME = 'vmtoolsd-in-container';
+const SIM_DIR_IN_CONTAINER = '/run/vmtoolsd-sim';
+const SHIM_IN_CONTAINER = '/run/vmtoolsd-test/vmtoolsd_trap_shim.so';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** This machine's environment without the trap shim (crun and umoci must not carry it). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['LD_PRELOAD', 'VMTOOLSD_SIM_SOCKET', 'VMTOOLSD_SIM_CPUID_PATCH', 'VMTOOLSD_ASSUME_VMWARE']) delete env[k];
+  return env;
+}
+
+function which(cmd: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: cleanEnv() });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function run(cmd: string, args: string[], timeoutMs = 600_000): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cleanEnv(), timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function rpciText(log: SimLogEntry[]): string[] {
+  return log.filter((e) => e.proto === 'RPCI' && e.request).map((e) => e.request!.toString('latin1'));
+}
+
+interface OciMount { destination: string; type: string; source: string; options?: string[] }
+
+/** The runtime config for this test (see the file comment for why each choice). */
+function testConfig(base: Record<string, any>, simDir: string, confDir: string): Record<string, any> {
+  const cfg = structuredClone(base);
+  const env: string[] = (cfg.process.env as string[]).filter((e) => !e.startsWith('LD_PRELOAD='));
+  env.push(
+    `LD_PRELOAD=${SHIM_IN_CONTAINER}`,
+    `VMTOOLSD_SIM_SOCKET=${SIM_DIR_IN_CONTAINER}/trap.sock`,
+    'VMTOOLSD_ASSUME_VMWARE=1',
+  );
+  cfg.process.env = env;
+  cfg.process.args = ['/usr/bin/vmtoolsd', '--log-level', 'info'];
+  cfg.process.terminal = false;
+  cfg.process.noNewPrivileges = true;
+  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+  cfg.process.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
+  cfg.hostname = CONTAINER_HOSTNAME;
+  cfg.root = { path: 'rootfs', readonly: true };
+  const mounts: OciMount[] = (cfg.mounts as OciMount[]).filter(
+    (m) => m.type !== 'cgroup' && !['/run', '/tmp', '/var/log'].includes(m.destination),
+  );
+  mounts.push(
+    { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=16m'] },
+    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=16m'] },
+    { destination: '/var/log', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=16m'] },
+    { destination: SHIM_IN_CONTAINER, type: 'bind', source: SHIM_LIBRARY, options: ['bind', 'ro'] },
+    { destination: SIM_DIR_IN_CONTAINER, type: 'bind', source: simDir, options: ['bind', 'rw'] },
+    { destination: '/etc/vmware-tools', type: 'bind', source: confDir, options: ['bind', 'ro'] },
+  );
+  cfg.mounts = mounts;
+  cfg.linux = cfg.linux ?? {};
+  // Private namespaces only: never this machine's pid, net, ipc or uts.
+  cfg.linux.namespaces = ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type }));
+  delete cfg.linux.cgroupsPath;
+  delete cfg.linux.resources;
+  delete cfg.linux.uidMappings;
+  delete cfg.linux.gidMappings;
+  return cfg;
+}
+
+describe('container image (umoci bundle run with runc against the simulator)', function () {
+  let runtime: string | null = null;
+  let work = '';
+  let sim: SimHandle | undefined;
+  let child: ChildProcess | undefined;
+  let containerId = '';
+  let output = '';
+  let simDir = '';
+  let installLabel = '';
+
+  before(async function () {
+    if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
+    if (typeof process.geteuid !== 'function' || process.geteuid() !== 0) this.skip(); // debootstrap, chroot, rootful runtime
+    this.timeout(30 * 60_000);
+    runtime = which('runc') ?? which('crun');
+    assert.ok(runtime, 'runc or crun is missing (scripts/setup.sh installs runc)');
+    assert.ok(fs.existsSync(SHIM_LIBRARY), 'trap shim not built');
+
+    // Build the image, or reuse it when it is newer than everything it holds.
+    run('bash', [BUILD_SCRIPT, '--if-stale'], 25 * 60_000);
+    assert.ok(fs.existsSync(ARCHIVE), `${ARCHIVE} missing after the build`);
+
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'vmtoolsd-container-'));
+    const layout = path.join(work, 'oci');
+    fs.mkdirSync(layout);
+    run('tar', ['-C', layout, '-xf', ARCHIVE]);
+    const bundle = path.join(work, 'bundle');
+    run('umoci', ['unpack', '--image', `${layout}:latest`, bundle], 10 * 60_000);
+
+    simDir = path.join(work, 'sim');
+    fs.mkdirSync(simDir);
+    const confDir = path.join(work, 'vmware-tools');
+    fs.mkdirSync(confDir);
+    fs.writeFileSync(path.join(confDir, 'tools.conf'), '[guestinfo]\npoll-interval = 2\n');
+    const base = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(testConfig(base, simDir, confDir), null, 2));
+
+    sim = await startSimulator({ trapSocket: path.join(simDir, 'trap.sock') });
+    containerId = `vmtoolsd-test-${process.pid}`;
+    const args = runtime!.endsWith('crun') ? ['--cgroup-manager=disabled'] : [];
+    child = spawn(runtime!, [...args, 'run', '--bundle', bundle, containerId], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    if (runtime && containerId) {
+      spawnSync(runtime, ['kill', containerId, 'KILL'], { env: cleanEnv() });
+      if (child && child.exitCode === null) await new Promise((r) => { child!.once('exit', r); setTimeout(r, 5000); });
+      spawnSync(runtime, ['delete', '--force', containerId], { env: cleanEnv() });
+    }
+    await sim?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the image carries the run line and the documented binds in its labels', function () {
+    const layout = path.join(work, 'oci');
+    const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+    const blob = (d: string): any => JSON.parse(fs.readFileSync(path.join(layout, 'blobs', ...d.split(':')), 'utf8'));
+    const manifest = blob(index.manifests[0].digest);
+    const config = blob(manifest.config.digest);
+    const labels: Record<string, string> = config.config.Labels;
+    for (const want of ['--privileged', '--net=host', '--pid=host', '--ipc=host', '--uts=host', '-e SYSTEMD_IGNORE_CHROOT=1',
+      '-v /run/systemd:/run/systemd', '-v /:/host', '-v /etc/passwd:/etc/passwd:ro', '-v /etc/shadow:/etc/shadow:ro',
+      '-v /var/log:/var/log', '-v /tmp:/tmp', '-v /etc/vmware-tools:/etc/vmware-tools']) {
+      assert.ok(labels.RUN.includes(want), `RUN label lacks ${want}: ${labels.RUN}`);
+    }
+    assert.match(labels.INSTALL, /-v \/:\/host .*install-host\.sh install$/);
+    // A command, not an entry point: the INSTALL label and `podman run -it <image> bash` replace it.
+    assert.deepEqual(config.config.Cmd, ['/usr/bin/vmtoolsd']);
+    assert.equal(config.config.Entrypoint ?? null, null);
+    installLabel = labels.INSTALL;
+    assert.ok((config.config.Env as string[]).includes('SYSTEMD_IGNORE_CHROOT=1'));
+    assert.equal(JSON.parse(labels['org.mobyproject.config']).pid, 'host');
+  });
+
+  it('the image ships its tools, and no trap shim, simulator or build-machine settings', function () {
+    const rootfs = path.join(work, 'bundle', 'rootfs');
+    const found = run('find', [rootfs, '-name', '*trap_shim*', '-o', '-path', '*/dist/src/sim', '-o', '-name', 'mocha']).trim();
+    assert.equal(found, '');
+    for (const p of ['usr/bin/vmtoolsd', 'usr/bin/vmware-rpctool', 'usr/bin/vmware-toolbox-cmd', 'usr/local/bin/node', 'etc/pam.d/vmtoolsd', 'exports/config.json.template']) {
+      assert.ok(fs.existsSync(path.join(rootfs, p)), `${p} missing from the image`);
+    }
+    // Nothing of the build machine: its resolver and host name are not the VM's.
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'resolv.conf'), 'utf8'), '');
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'hostname'), 'utf8'), '');
+  });
+
+  it('the daemon inside the container answers reset and Capabilities_Register', async function () {
+    this.timeout(60_000);
+    const reply = await sim!.client.sendTclo('reset', { timeoutMs: 45_000 }).catch((e: Error) => {
+      throw new Error(`${e.message}\ncontainer output:\n${output}`);
+    });
+    assert.equal(reply.toString(), 'OK ATR toolbox', output);
+    await sim!.client.clearRpcLog();
+    assert.equal((await sim!.client.sendTclo('Capabilities_Register')).toString(), 'OK ');
+    const sent = rpciText(await sim!.client.getRpcLog());
+    assert.ok(sent.includes('tools.capability.guest_conf_directory /etc/vmware-tools\0'), sent.join(' | '));
+    assert.ok(sent.some((s) => s.startsWith('tools.set.versiontype ')), sent.join(' | '));
+  });
+
+  it('the daemon\'s own log, from inside the container, shows the simulator mode and the reset', function () {
+    assert.match(output, /starting: backdoor version 6, .*VMware check overridden \(simulator\)/, output);
+    assert.match(output, /first TCLO exchange with the host/, output);
+    assert.match(output, /Channel was reset successfully/, output);
+  });
+
+  it('guest info reaches the simulator from inside the container (its host name, the image\'s OS)', async function () {
+    this.timeout(30_000);
+    const end = Date.now() + 20_000;
+    let view = await sim!.client.getGuestView();
+    while ((view.hostName === null || view.osFullName === null || view.uptime === null) && Date.now() < end) {
+      await sleep(250);
+      view = await sim!.client.getGuestView();
+    }
+    assert.equal(view.hostName?.value, CONTAINER_HOSTNAME, `host name from the container's UTS namespace\n${output}`);
+    assert.match(view.osFullName?.value ?? '', /Debian GNU\/Linux 12/);
+    assert.ok(view.uptime, 'uptime reported');
+    assert.deepEqual(view.errors, []);
+    // The private network namespace has only loopback, which is never reported.
+    assert.equal(view.ipAddress, null);
+  });
+
+  it('the INSTALL label\'s command, run in the image, writes the podman unit into the host root', function () {
+    this.timeout(60_000);
+    // The words after ${IMAGE} are the command run in the image.
+    const words = installLabel.split(' ');
+    const cmd = words.slice(words.indexOf('${IMAGE}') + 1);
+    assert.equal(cmd[0], '/usr/lib/vmtoolsd-node/container/install-host.sh', installLabel);
+    const host = path.join(work, 'host');
+    fs.mkdirSync(path.join(host, 'etc'), { recursive: true });
+    const bundle2 = path.join(work, 'bundle-install');
+    fs.mkdirSync(bundle2);
+    const base = JSON.parse(fs.readFileSync(path.join(work, 'bundle', 'config.json'), 'utf8'));
+    base.process.args = cmd;
+    base.process.env = [...base.process.env.filter((e: string) => !/^(LD_PRELOAD|VMTOOLSD_)/.test(e)),
+      'HOST=/host', 'IMAGE=registry.example.com/vmtoolsd-node:9', 'NAME=vmtoolsd'];
+    base.root = { path: path.join(work, 'bundle', 'rootfs'), readonly: true };
+    base.mounts = (base.mounts as OciMount[]).filter((m) => !m.destination.startsWith('/run/vmtoolsd') && m.destination !== '/etc/vmware-tools');
+    base.mounts.push({ destination: '/host', type: 'bind', source: host, options: ['bind', 'rw'] });
+    fs.writeFileSync(path.join(bundle2, 'config.json'), JSON.stringify(base));
+    const args = runtime!.endsWith('crun') ? ['--cgroup-manager=disabled'] : [];
+    const out = run(runtime!, [...args, 'run', '--bundle', bundle2, `${containerId}-install`], 60_000);
+    assert.match(out, /installed .*vmtoolsd-podman\.service/);
+    const unit = fs.readFileSync(path.join(host, 'etc', 'systemd', 'system', 'vmtoolsd-podman.service'), 'utf8');
+    assert.match(unit, /^Environment=VMTOOLSD_IMAGE=registry\.example\.com\/vmtoolsd-node:9$/m);
+    assert.ok(fs.statSync(path.join(host, 'etc', 'vmware-tools')).isDirectory());
+  });
+
+  it('the container process is still running under the runtime (not on this machine\'s PID 1)', function () {
+    assert.equal(child!.exitCode, null, output);
+    const state = JSON.parse(run(runtime!, ['state', containerId]));
+    assert.equal(state.status, 'running');
+    const ns = fs.readlinkSync(`/proc/${state.pid}/ns/pid`);
+    assert.notEqual(ns, fs.readlinkSync('/proc/self/ns/pid'), 'own PID namespace (not this machine\'s)');
+    assert.notEqual(fs.readlinkSync(`/proc/${state.pid}/ns/net`), fs.readlinkSync('/proc/self/ns/net'), 'own network namespace');
+  });
+});
