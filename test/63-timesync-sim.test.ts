@@ -188,18 +188,26 @@ describeUnderShim(__filename, 'timeSync against the simulator host clock', () =>
     });
   });
 
-  describe('bin/vmtoolsd in simulator mode', () => {
-    let child: ChildProcess;
-    let output = '';
-    let procRoot: string;
-
-    async function waitFor(re: RegExp, ms = 10000): Promise<void> {
-      const end = Date.now() + ms;
-      while (!re.test(output)) {
-        if (Date.now() > end) throw new Error(`no ${re} in:\n${output}`);
-        await sleep(50);
-      }
+  let child: ChildProcess;
+  let output = '';
+  async function waitForOutput(re: RegExp, ms = 10000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!re.test(output)) {
+      if (Date.now() > end) throw new Error(`no ${re} in:\n${output}`);
+      await sleep(50);
     }
+  }
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  describe('bin/vmtoolsd in simulator mode', () => {
+    let procRoot: string;
+    const waitFor = waitForOutput;
 
     before(async () => {
       await sim.client.resetClock();
@@ -216,13 +224,6 @@ describeUnderShim(__filename, 'timeSync against the simulator host clock', () =>
       child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
       assert.equal((await sim.client.sendTclo('reset', { timeoutMs: 10000 })).toString(), 'OK ATR toolbox');
-    });
-    after(async () => {
-      if (child && child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
     });
 
     it('says it uses the simulated clock', async () => {
@@ -252,6 +253,16 @@ describeUnderShim(__filename, 'timeSync against the simulator host clock', () =>
       await sim.client.setClockOffset({ ms: 5050 }); // 50 ms ahead of the guest now
       assert.equal((await sim.client.sendTclo('Set_Option synctime.period 30')).toString(), 'OK ');
       await waitFor(/simulated clock: adjtimex \{"modes":16384,"tick":10008\}/); // 25 ms over 30 s
+    });
+  });
+
+  describe('bin/vmtoolsd in simulator mode: after OS_Resume', () => {
+    it('power ops\' onResume runs the one-shot step (host 3 s ahead → +3 s)', async () => {
+      // Reuses the daemon above: its clock matches the host at +5.05 s; the host now jumps 3 s.
+      await sim.client.setClockOffset({ ms: 8050 });
+      const r = (await sim.client.sendTclo('OS_Resume', { timeoutMs: 10000 })).toString();
+      assert.equal(r, 'OK ');
+      await waitForOutput(/simulated clock: step (29|30)\d{5} us/); // 3 s, plus the 50 ms the loop had not slewed yet
     });
   });
 
