@@ -30,7 +30,8 @@
         "native/addon/addon.cc",
         "native/addon/clock.cc",
         "native/addon/freeze.cc",
-        "native/addon/auth.cc"
+        "native/addon/auth.cc",
+        "native/system/sysclock.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

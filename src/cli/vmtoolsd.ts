@@ -24,6 +24,7 @@ import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
 import { powerBackendFor, powerOpsServices } from '../daemon/powerOpsService';
+import { timeSyncServices } from '../daemon/timeSyncService';
 import { deployPkgFromConfig } from '../daemon/deployPkgService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
@@ -119,13 +120,15 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   });
   // Typed values: GLib's boolean rules, the reference's defaults for absent or invalid keys.
   const cfg = (): ToolsConfig => watcher.current;
-  // core-services.md §6. onResume: time sync (another issue) hooks in here; a no-op until then.
+  // Time sync (core-services.md §7); a simulated clock in simulator mode, never this machine's.
+  const ts = timeSyncServices({ rpc: { send: (r) => daemon!.rpc.send(r) }, config: cfg, log: log.child('timesync'), simulatorMode: d.overridden });
+  // core-services.md §6; after OS_Resume, time sync's one-shot step.
   const power = powerOpsServices({
     rpc: { send: (r) => daemon!.rpc.send(r) },
     config: cfg,
     log: log.child('powerops'),
     simulator: d.overridden,
-    onResume: () => undefined,
+    onResume: () => ts.resumed(),
   });
   log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   // Guest customization (customization.md): reboots through the same halt/reboot backend as OS_Reboot.
@@ -145,7 +148,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, power.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, ts.services, power.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -165,6 +168,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   watcher.on('change', (ev) => {
     log.info(`configuration changed: ${ev.changes.map((c) => `[${c.section}] ${c.key}`).join(', ')}`);
     if (ev.touches('guestinfo') || ev.touches('guestosinfo')) gi.reconfigure();
+    if (ev.touches('timeSync')) ts.reconfigure();
     if (ev.touches('powerops')) log.info(`power operations: halt/reboot backend ${power.describeBackend()}`);
   });
 
@@ -175,6 +179,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log.info('shutting down');
     systemd.stopping();
     hang.stop();
+    ts.stop();
     daemon?.stop();
     systemd.close();
     watcher.stop();

@@ -274,7 +274,8 @@ export const SCHEMA = {
     'timeInfo.enabled': boolKey(false, { description: 'Subscribe to the host precision clock and handle TimeInfo_Update.' }),
     'ntp-coexistence': choiceKey(NTP_COEXISTENCE, 'auto', {
       origin: 'extension',
-      description: 'With an NTP daemon (chronyd, ntpd, systemd-timesyncd): defer = leave periodic slewing/PLL and the start-up step to it; ignore = behave like open-vm-tools; auto = defer only if one is running.',
+      description:
+        'With another time daemon (chronyd, ntpd, systemd-timesyncd, ntpd-rs; found in /proc): auto = defer while one runs; defer = always; ignore = behave like open-vm-tools. Deferring leaves the periodic loop (slewing, PLL, the kernel NTP state reset at loop start) and the start-up step to that daemon; a host-requested Time_Synchronize and the step on resume still run.',
     }),
   },
   vmbackup: {

@@ -501,3 +501,148 @@ export function startHangDetectorThread(
   const starveMs = opts.starveForTestingMs === undefined ? 0 : checkInt(opts.starveForTestingMs, 'starveForTestingMs', 0, 60000);
   return new (native().HangDetectorThread)(intervalMs, starveMs, onEvent);
 }
+
+// ---------------------------------------------------------------------------
+// Clock: clock_gettime, clock_settime, adjtimex (time sync, core-services.md
+// §7.3-7.5). Only src/services/timesync's SystemClock calls the setters; tests
+// and benchmarks use the simulated clock and never change this machine's time.
+
+/** adjtimex(2) mode bits (linux/timex.h). */
+export const ADJ = {
+  OFFSET: 0x0001,
+  FREQUENCY: 0x0002,
+  MAXERROR: 0x0004,
+  ESTERROR: 0x0008,
+  STATUS: 0x0010,
+  TIMECONST: 0x0020,
+  TAI: 0x0080,
+  SETOFFSET: 0x0100,
+  MICRO: 0x1000,
+  NANO: 0x2000,
+  TICK: 0x4000,
+} as const;
+
+/** Mode bits this module lets through (no ADJ_OFFSET_SINGLESHOT/ADJ_ADJTIME, no SETOFFSET). */
+const ADJ_ALLOWED =
+  ADJ.OFFSET | ADJ.FREQUENCY | ADJ.MAXERROR | ADJ.ESTERROR | ADJ.STATUS | ADJ.TIMECONST | ADJ.MICRO | ADJ.NANO | ADJ.TICK;
+
+/** Status bits (linux/timex.h). */
+export const STA = {
+  PLL: 0x0001,
+  PPSFREQ: 0x0002,
+  PPSTIME: 0x0004,
+  FLL: 0x0008,
+  INS: 0x0010,
+  DEL: 0x0020,
+  UNSYNC: 0x0040,
+  FREQHOLD: 0x0080,
+  NANO: 0x2000,
+} as const;
+
+/** Kernel limits checked here so a bad value is a clear RangeError, not EINVAL. */
+export const TIMEX_LIMITS = {
+  /** USER_HZ 100: tick within ±10 % of 10000 µs (core-services.md §7.4). */
+  tickMin: 9000,
+  tickMax: 11000,
+  /** MAXFREQ 500 ppm, in ppm << 16. */
+  freqMax: 500 * 65536,
+  /** MAXPHASE 0.5 s in µs (the kernel clamps; §7.5 clamps before). */
+  offsetMax: 500000,
+  /** MAXTC */
+  constantMax: 10,
+} as const;
+
+export type ClockErrorCode =
+  | 'PERMISSION_DENIED' // EPERM: no CAP_SYS_TIME (e.g. in a container without it)
+  | 'INVALID_ARGUMENT' // EINVAL: the kernel refused a value
+  | 'IO'; // anything else (errno set)
+
+/** A failed clock syscall. `code` is stable; `errno` and `syscall` say what the kernel said. */
+export class ClockError extends Error {
+  readonly code: ClockErrorCode;
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(message: string, errno: number, syscall: string) {
+    super(message);
+    this.name = 'ClockError';
+    this.errno = errno;
+    this.syscall = syscall;
+    this.code = errno === 1 ? 'PERMISSION_DENIED' : errno === 22 ? 'INVALID_ARGUMENT' : 'IO';
+  }
+}
+
+export function isClockError(e: unknown, code?: ClockErrorCode): e is ClockError {
+  return e instanceof ClockError && (code === undefined || e.code === code);
+}
+
+function clockCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const x = e as { message?: string; errno?: number; syscall?: string };
+    if (typeof x?.errno === 'number') throw new ClockError(String(x.message), x.errno, String(x.syscall ?? 'clock'));
+    throw e;
+  }
+}
+
+export type ClockId = 'realtime' | 'monotonic';
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** clock_gettime(CLOCK_REALTIME or CLOCK_MONOTONIC). */
+export function clockGetTime(id: ClockId = 'realtime'): Timespec {
+  if (id !== 'realtime' && id !== 'monotonic') throw new TypeError(`clock must be 'realtime' or 'monotonic', got ${String(id)}`);
+  const [sec, nsec] = clockCall(() => native().clockGetTime(id === 'monotonic' ? 1 : 0));
+  return { sec, nsec };
+}
+
+/** CLOCK_REALTIME in µs since the epoch (a double: exact to the µs for centuries). */
+export function realtimeMicros(): number {
+  const t = clockGetTime('realtime');
+  return t.sec * 1e6 + Math.floor(t.nsec / 1000);
+}
+
+/**
+ * clock_settime(CLOCK_REALTIME): sets THIS MACHINE's clock. Only the
+ * daemon's SystemClock calls it; never call it from tests or benchmarks.
+ */
+export function clockSetTime(t: Timespec): void {
+  if (typeof t !== 'object' || t === null) throw new TypeError('time must be {sec, nsec}');
+  const sec = checkInt(t.sec, 'sec', 1, Number.MAX_SAFE_INTEGER);
+  const nsec = checkInt(t.nsec, 'nsec', 0, 999999999);
+  clockCall(() => native().clockSetTime(sec, nsec));
+}
+
+export type TimexInput = import('./native').NativeTimexInput;
+export type Timex = import('./native').NativeTimex;
+
+/**
+ * adjtimex(2). `{modes: 0}` (the default) only reads. Only the fields named
+ * by `modes` are sent; each is range-checked against the kernel's limits.
+ * Any non-zero `modes` changes THIS MACHINE's clock discipline: the daemon's
+ * SystemClock only, never tests or benchmarks.
+ */
+export function adjtimex(tx: Partial<TimexInput> = {}): Timex {
+  if (typeof tx !== 'object' || tx === null) throw new TypeError('timex must be an object');
+  const modes = tx.modes === undefined ? 0 : checkInt(tx.modes, 'modes', 0, 0xffff);
+  if ((modes & ~ADJ_ALLOWED) !== 0) {
+    throw new RangeError(`unsupported adjtimex mode bits 0x${(modes & ~ADJ_ALLOWED).toString(16)}`);
+  }
+  const input: TimexInput = { modes };
+  const need = (bit: number, key: keyof Omit<TimexInput, 'modes'>, min: number, max: number): void => {
+    if (modes & bit) input[key] = checkInt(tx[key], key, min, max);
+  };
+  const nano = (modes & ADJ.NANO) !== 0;
+  need(ADJ.OFFSET, 'offset', nano ? -TIMEX_LIMITS.offsetMax * 1000 : -TIMEX_LIMITS.offsetMax, nano ? TIMEX_LIMITS.offsetMax * 1000 : TIMEX_LIMITS.offsetMax);
+  need(ADJ.FREQUENCY, 'freq', -TIMEX_LIMITS.freqMax, TIMEX_LIMITS.freqMax);
+  need(ADJ.MAXERROR, 'maxerror', 0, 0x7fffffff);
+  need(ADJ.ESTERROR, 'esterror', 0, 0x7fffffff);
+  need(ADJ.STATUS, 'status', 0, 0xffff);
+  need(ADJ.TIMECONST, 'constant', 0, TIMEX_LIMITS.constantMax);
+  need(ADJ.TICK, 'tick', TIMEX_LIMITS.tickMin, TIMEX_LIMITS.tickMax);
+  return clockCall(() => native().adjtimex(input));
+}

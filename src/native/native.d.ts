@@ -219,7 +219,7 @@ export interface NativeHangDetectorThread {
   stop(): void;
 }
 
-export interface NativeBinding {
+export interface NativeBinding extends NativeClockBinding {
   /** Runs the detection of channel.md §1 now (≤ 2 LB calls, guarded). */
   detect(): DetectResult;
   /** One raw LB call; EAX = magic and DX.lo16 = 0x5658 are forced. Throws NOT_VMWARE without a backdoor. */
@@ -260,4 +260,52 @@ export interface NativeBinding {
     starveForTestingMs: number,
     onEvent: (ev: HangDetectorEvent) => void,
   ) => NativeHangDetectorThread;
+}
+
+// ---------------------------------------------------------------------------
+// Clock (time sync, core-services.md §7.3-7.5; native/addon/clock.cc)
+
+/** The writable part of struct timex (adjtimex(2)), in the kernel's units. */
+export interface NativeTimexInput {
+  /** ADJ_* bits; 0 reads only. */
+  modes: number;
+  /** µs (ns with STA_NANO); ADJ_OFFSET. */
+  offset?: number;
+  /** ppm << 16; ADJ_FREQUENCY. */
+  freq?: number;
+  maxerror?: number;
+  esterror?: number;
+  /** STA_* bits; ADJ_STATUS. */
+  status?: number;
+  /** PLL time constant; ADJ_TIMECONST. */
+  constant?: number;
+  /** µs per tick (USER_HZ 100: nominal 10000); ADJ_TICK. */
+  tick?: number;
+}
+
+/** The kernel's NTP state after an adjtimex call. */
+export interface NativeTimex {
+  offset: number;
+  freq: number;
+  maxerror: number;
+  esterror: number;
+  status: number;
+  constant: number;
+  precision: number;
+  tolerance: number;
+  tick: number;
+  /** The time with the call (timeUsec is ns when STA_NANO is set). */
+  timeSec: number;
+  timeUsec: number;
+  /** adjtimex's return value: TIME_OK 0, TIME_INS 1, TIME_DEL 2, TIME_OOP 3, TIME_WAIT 4, TIME_ERROR 5. */
+  state: number;
+}
+
+export interface NativeClockBinding {
+  /** clock_gettime: id 0 = CLOCK_REALTIME, 1 = CLOCK_MONOTONIC; [sec, nsec]. */
+  clockGetTime(id: number): [number, number];
+  /** clock_settime(CLOCK_REALTIME). Changes this machine's clock: never from tests. */
+  clockSetTime(sec: number, nsec: number): void;
+  /** adjtimex(2); modes 0 only reads. Failures: Error code 'IO' with errno and syscall. */
+  adjtimex(tx: NativeTimexInput): NativeTimex;
 }

@@ -17,6 +17,7 @@ export const BDOOR_VERSION_MAGIC = 6;
 export const BDOOR_CMD = {
   GETMHZ: 1,
   GETVERSION: 10,
+  GETGUIOPTIONS: 13,
   GETHWVERSION: 17,
   GETTIME: 23,
   STOPCATCHUP: 24,
@@ -102,3 +103,6 @@ export const TRAP_KIND_HB_OUT = 2;
 export const TRAP_KIND_HB_IN = 3;
 export const TRAP_ACTION_HANDLED = 0;
 export const TRAP_ACTION_NOT_HANDLED = 1;
+
+// tclodefs.h VMWARE_GUI_SYNC_TIME: the GETGUIOPTIONS bit `vmware-toolbox-cmd timesync status` reads.
+export const VMWARE_GUI_SYNC_TIME = 0x400;

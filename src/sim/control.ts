@@ -256,6 +256,18 @@ export class ControlServer {
       case 'clock.setOffset':
         h.setClockOffset({ ms: optNum(a, 'ms'), us: optNum(a, 'us') });
         return { offsetUs: Number(h.clockOffsetUs) };
+      case 'clock.setDrift':
+        h.setClockDrift(num(a, 'ppm'));
+        return { driftPpm: h.clockDriftPpm };
+      case 'clock.reset':
+        h.resetClock();
+        return { hostTimeUs: h.hostTimeUs().toString() };
+      case 'clock.advance':
+        h.advanceClock(Math.round(num(a, 'us')));
+        return { hostTimeUs: h.hostTimeUs().toString(), advanceUs: h.clockAdvanceUs.toString() };
+      case 'gui.setOptions':
+        h.guiOptions = a.value === null || a.value === undefined ? undefined : num(a, 'value') >>> 0;
+        return { value: h.guiOptions ?? null };
 
       case 'checkpoint.inject':
         h.injectCheckpoint((a.rule ?? a) as CheckpointRule);
@@ -486,6 +498,26 @@ export class SimClient {
 
   async setClockOffset(o: { ms?: number; us?: number }): Promise<number> {
     return (await this.request<{ offsetUs: number }>('clock.setOffset', o)).offsetUs;
+  }
+
+  /** The host clock runs `ppm` fast from now on (negative: slow). */
+  async setClockDrift(ppm: number): Promise<void> {
+    await this.request('clock.setDrift', { ppm });
+  }
+
+  /** Offset, drift and virtual advance back to zero. */
+  async resetClock(): Promise<void> {
+    await this.request('clock.reset');
+  }
+
+  /** Let `us` of virtual time pass on the host clock (drift applies). */
+  async advanceClock(us: number): Promise<bigint> {
+    return BigInt((await this.request<{ hostTimeUs: string }>('clock.advance', { us })).hostTimeUs);
+  }
+
+  /** GETGUIOPTIONS EAX (e.g. 0x400 = periodic time sync on); null: unimplemented (the default). */
+  async setGuiOptions(value: number | null): Promise<void> {
+    await this.request('gui.setOptions', { value });
   }
 
   async getHostTimeUs(): Promise<bigint> {

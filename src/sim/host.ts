@@ -156,6 +156,11 @@ export interface VmxHostOptions {
   clockOffsetUs?: number;
   /** Host wall clock in µs since the epoch, before the offset. Default: Date.now()-based with µs resolution. */
   clock?: () => bigint;
+  /**
+   * GETGUIOPTIONS (13) EAX, e.g. VMWARE_GUI_SYNC_TIME for "periodic sync on".
+   * Default undefined: the command is unimplemented (EAX = 0xFFFFFFFF), as before it existed.
+   */
+  guiOptions?: number;
   /** Seed guest variables, like `.vmx` `guestinfo.*` entries. */
   guestinfo?: Record<string, string | Buffer>;
   /** Install DEFAULT_CANNED_REPLIES (default true). */
@@ -262,6 +267,13 @@ export class VmxHost {
   maxTimeLagUs: number;
   interruptLagUs: number;
   clockOffsetUs: bigint;
+  /** The host clock's rate error, ppm, from driftStartUs on (setClockDrift). */
+  clockDriftPpm = 0;
+  private driftStartUs = 0n;
+  /** Virtual time added by advanceClock (a simulated hour in a test), µs. */
+  clockAdvanceUs = 0n;
+  /** GETGUIOPTIONS EAX; undefined = unimplemented. */
+  guiOptions: number | undefined;
 
   private readonly clock: () => bigint;
   private readonly now: () => number;
@@ -287,6 +299,7 @@ export class VmxHost {
     this.interruptLagUs = opts.interruptLagUs ?? 0;
     this.clockOffsetUs = BigInt(opts.clockOffsetUs ?? 0);
     this.clock = opts.clock ?? defaultClockUs;
+    this.guiOptions = opts.guiOptions;
     this.rpcLog = new RpcLog(opts.rpcLogLimit ?? 10000);
     this.rpci = new RpciServer(new GuestInfoStore(), opts.defaultCannedReplies ?? true);
     if (opts.guestinfo) this.rpci.guestInfo.seed(opts.guestinfo);
@@ -364,6 +377,9 @@ export class VmxHost {
       case BDOOR_CMD.GETMHZ:
         out.rax = u32(this.mhz);
         return;
+      case BDOOR_CMD.GETGUIOPTIONS: // §2.6 (toolboxcmd-time.c): EAX = GUI option bits
+        out.rax = this.guiOptions === undefined ? M32 : u32(this.guiOptions);
+        return;
       case BDOOR_CMD.GETHWVERSION: // §2.6: EAX = hw version, EBX = magic
         out.rax = u32(this.hwVersion);
         out.rbx = u32(BDOOR_MAGIC);
@@ -428,7 +444,30 @@ export class VmxHost {
 
   /** The simulated host wall clock, µs since the epoch (offset applied). */
   hostTimeUs(): bigint {
-    return this.clock() + this.clockOffsetUs;
+    const base = this.clock() + this.clockAdvanceUs;
+    const drift = this.clockDriftPpm === 0 ? 0n : BigInt(Math.round((this.clockDriftPpm * Number(base - this.driftStartUs)) / 1e6));
+    return base + this.clockOffsetUs + drift;
+  }
+
+  /** Make the host clock run `ppm` fast (negative: slow) from now on, keeping its current reading. */
+  setClockDrift(ppm: number): void {
+    const before = this.hostTimeUs();
+    this.clockDriftPpm = ppm;
+    this.driftStartUs = this.clock() + this.clockAdvanceUs;
+    this.clockOffsetUs += before - this.hostTimeUs();
+  }
+
+  /** Offset, drift and virtual advance back to zero: the host clock is the real clock again. */
+  resetClock(): void {
+    this.clockOffsetUs = 0n;
+    this.clockDriftPpm = 0;
+    this.driftStartUs = 0n;
+    this.clockAdvanceUs = 0n;
+  }
+
+  /** Let `us` of virtual time pass on the host clock (drift applies), for simulated hours in tests. */
+  advanceClock(us: number | bigint): void {
+    this.clockAdvanceUs += BigInt(us);
   }
 
   // ---------------------------------------------------------------------------
