@@ -23,6 +23,8 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
+import { vmbackupServices } from '../daemon/vmbackupService';
+import * as path from 'node:path';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -117,6 +119,23 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   });
   // Typed values: GLib's boolean rules, the reference's defaults for absent or invalid keys.
   const cfg = (): ToolsConfig => watcher.current;
+  // Quiesced snapshots: while frozen, logs stay in memory and tools.conf is not polled (quiesce.md §4.4).
+  const vb = vmbackupServices({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    log: log.child('vmbackup'),
+    config: cfg,
+    confDirectory: path.dirname(path.resolve(configPath)),
+    simulator: d.overridden,
+    ioFreeze: async (frozen) => {
+      if (frozen) {
+        watcher.pause();
+        await log.hold();
+      } else {
+        log.release();
+        watcher.resume();
+      }
+    },
+  });
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -126,7 +145,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, vb.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -155,6 +174,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log.info('shutting down');
     systemd.stopping();
     hang.stop();
+    await vb.service.shutdown(); // thaw before anything else (the holder would also thaw when we exit)
     daemon?.stop();
     systemd.close();
     watcher.stop();

@@ -501,3 +501,14 @@ export function startHangDetectorThread(
   const starveMs = opts.starveForTestingMs === undefined ? 0 : checkInt(opts.starveForTestingMs, 'starveForTestingMs', 0, 60000);
   return new (native().HangDetectorThread)(intervalMs, starveMs, onEvent);
 }
+
+// ---------------------------------------------------------------------------
+// Quiesce (issue 6)
+
+export type { FreezeTargetInfo } from './native';
+
+/** Device and mount-root facts of a would-be freeze target (native/system/fsfreeze.c). */
+export function inspectFreezeTarget(p: string): import('./native').FreezeTargetInfo {
+  if (typeof p !== 'string' || p === '' || p.includes('\0')) throw new TypeError('path must be a non-empty string without NUL');
+  return native().inspectFreezeTarget(p);
+}
