@@ -523,15 +523,16 @@ export class VmBackupService {
   private async thaw(op: Operation): Promise<ThawOutcome | undefined> {
     const h = op.holder;
     let t: ThawOutcome | undefined;
+    const wasActive = h?.active ?? false;
     if (h) {
       t = await h.thaw();
-      if (t.lastThawNs > 0n && h.frozen) {
+      if (wasActive && t.lastThawNs > 0n) {
         const f = await h.frozen;
         if (f.ok) this.d.onFreezeWindow?.({ firstFreezeNs: f.firstFreezeNs, lastThawNs: t.lastThawNs, count: f.count });
       }
     }
     await this.releaseIo(op);
-    if (t) this.d.log.info(`thawed (${t.reason}${t.failures ? `, ${t.failures} FITHAW failure(s), errno ${t.errno}` : ''})`);
+    if (t && wasActive) this.d.log.info(`thawed (${t.reason}${t.failures ? `, ${t.failures} FITHAW failure(s), errno ${t.errno}` : ''})`);
     return t;
   }
 
