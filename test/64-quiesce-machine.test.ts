@@ -10,9 +10,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectFreezeTarget } from '../src/native';
+import { parseTcloCommand } from '../src/rpc/tclo';
 import type { RpcReply } from '../src/rpc/types';
 import {
-  compileExclusions, encodeStartWithOpts, localMounts, manifestText, parseMountTable, selectFreezeTargets,
+  compileExclusions, encodeStartWithOpts, localMounts, manifestText, parseMountTable, parseStartWithOpts, selectFreezeTargets,
   VmBackupConfig, VmBackupService,
 } from '../src/services/vmbackup';
 import { isFrozen, LoopFs, loopFsBlocker, makeLoopFs, thawQuietly } from './helpers/loopfs';
@@ -55,6 +56,16 @@ describe('vmbackup mount selection (quiesce.md §4.1)', () => {
     } finally {
       fs.unlinkSync(file);
     }
+  });
+
+  it('startWithOpts XDR survives the dispatcher dropping trailing NULs (the zero tail of the body)', () => {
+    const cmd = Buffer.concat([Buffer.from('vmbackup.startWithOpts'), encodeStartWithOpts({ quiesceFS: true, execScripts: true, timeout: 0 })]);
+    const parsed = parseTcloCommand(cmd)!;
+    assert.ok(parsed.args.length < cmd.length - 'vmbackup.startWithOpts'.length, 'the tail was dropped');
+    const p = parseStartWithOpts(parsed.args, true);
+    assert.deepEqual([p.quiesceFS, p.execScripts, p.timeout, p.volumes], [true, true, 0, undefined]);
+    const v = parseStartWithOpts(encodeStartWithOpts({ volumes: '/a /b', scriptArg: 'x', timeout: 60 }), true);
+    assert.deepEqual([v.volumes, v.scriptArg, v.timeout], ['/a /b', 'x', 60]);
   });
 
   it('the manifest text (§5.4)', () => {

@@ -56,12 +56,21 @@ export function parseStart(args: Buffer, conf: () => StartConfig): QuiesceParams
   };
 }
 
+/**
+ * Reads XDR; bytes past the end read as zero. The TCLO dispatcher
+ * (src/rpc/tclo.ts) drops trailing NULs of a command, and the tail of a
+ * GuestQuiesceParams body is often zeros (timeout 0, empty diskUuids), so
+ * what is missing can only have been zeros. A message that is really short
+ * still fails: its version or lengths come out as 0 / inconsistent.
+ */
 class XdrReader {
   private off = 0;
   constructor(private readonly b: Buffer) {}
+  private byte(i: number): number {
+    return i < this.b.length ? this.b[i] : 0;
+  }
   u32(): number {
-    if (this.off + 4 > this.b.length) throw new ParamsError('XDR: truncated', 'xdr');
-    const v = this.b.readUInt32BE(this.off);
+    const v = ((this.byte(this.off) << 24) | (this.byte(this.off + 1) << 16) | (this.byte(this.off + 2) << 8) | this.byte(this.off + 3)) >>> 0;
     this.off += 4;
     return v;
   }
@@ -72,7 +81,7 @@ class XdrReader {
     const len = this.u32();
     if (len > max) throw new ParamsError('XDR: string too long', 'xdr');
     const padded = (len + 3) & ~3;
-    if (this.off + padded > this.b.length) throw new ParamsError('XDR: truncated string', 'xdr');
+    if (len > 0 && this.off + len > this.b.length) throw new ParamsError('XDR: truncated string', 'xdr');
     const s = this.b.subarray(this.off, this.off + len).toString('latin1');
     this.off += padded;
     return s;
