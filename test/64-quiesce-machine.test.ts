@@ -293,6 +293,21 @@ describe('vmbackup state machine on loop file systems', function () {
     assert.equal(await isFrozen(xfs.mountPoint), false);
   });
 
+  it('a hung event loop (this very process blocked for 3.5 s) with freezeLease = 2: thawed by the holder meanwhile; then req.error 3', async () => {
+    const hh = harness({ freezeLeaseS: 2 });
+    await tclo(hh, 'vmbackup.start', ' 0');
+    await waitFor(() => hh.svc.stateName === 'SYNC_FREEZE');
+    const pid = hh.svc.holderPid!;
+    assert.ok(pid > 0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3500); // the loop is stuck: no renewals
+    // The holder thawed during the block; it has exited (signal 0 fails) or is about to.
+    await waitFor(() => !hh.svc.busy, 5000);
+    assert.equal(await isFrozen(ext4.mountPoint), false);
+    assert.equal(await isFrozen(xfs.mountPoint), false);
+    assert.ok(hh.events.includes('req.error 3 Error when notifying the sync provider.'), hh.events.join(' | '));
+    assert.equal(hh.events[hh.events.length - 1], 'req.done 0 ');
+  });
+
   it('excludedFileSystems can leave nothing to freeze: req.error 3 "Error when enabling the sync provider."', async () => {
     const hh = harness({ excludedFileSystems: ['/tmp/*'] });
     await tclo(hh, 'vmbackup.start', ' 0');
