@@ -56,7 +56,7 @@ describe('vmtoolsd quiesce end to end (simulator, loop ext4 + xfs)', function ()
     xfs?.remove();
   });
 
-  async function startDaemon(extraConf = ''): Promise<void> {
+  async function startDaemon(extraConf = '', allow = true): Promise<void> {
     sim = await startSimulator({});
     const conf = path.join(sim.dir, 'tools.conf');
     fs.mkdirSync(path.join(sim.dir, 'backupScripts.d'));
@@ -68,9 +68,9 @@ describe('vmtoolsd quiesce end to end (simulator, loop ext4 + xfs)', function ()
     output = '';
     child = spawn(process.execPath, [VMTOOLSD, '-c', conf], {
       env: {
-        ...process.env,
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VMTOOLSD_VMBACKUP_'))),
         ...sim.env({ preload: true }),
-        VMTOOLSD_VMBACKUP_ALLOW: `${ext4.mountPoint}:${xfs.mountPoint}`,
+        ...(allow ? { VMTOOLSD_VMBACKUP_ALLOW: `${ext4.mountPoint}:${xfs.mountPoint}` } : {}),
         VMTOOLSD_VMBACKUP_LEGACY_DIR: path.join(sim.dir, 'no-legacy'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,6 +132,14 @@ describe('vmtoolsd quiesce end to end (simulator, loop ext4 + xfs)', function ()
     const log = fs.readFileSync(path.join(ext4.mountPoint, 'vmtoolsd.log'), 'utf8');
     assert.match(log, /script says freeze/, 'script output in the log');
     assert.match(log, /frozen 2 file system/);
+  });
+
+  it('simulator mode without an allow-list (npm start): nothing is frozen, the operation fails cleanly', async () => {
+    await startDaemon('', false);
+    assert.equal((await sim!.client.sendTclo('vmbackup.start 0')).toString(), 'OK ');
+    const ev = noKeepAlive(await waitEvent('req.done'));
+    assert.deepEqual(ev, ['reset 0 ', 'req.error 3 Error when enabling the sync provider.', 'req.done 0 ']);
+    assert.equal(await isFrozen(ext4.mountPoint), false);
   });
 
   it('kill -9 of the daemon while frozen: the holder thaws at once', async () => {

@@ -308,6 +308,27 @@ describe('vmbackup state machine on loop file systems', function () {
     assert.equal(hh.events[hh.events.length - 1], 'req.done 0 ');
   });
 
+  it('an FS frozen by someone else: the operation fails (nothing left frozen by us), unless ignoreFrozenFileSystems', async () => {
+    const { spawnSync } = await import('node:child_process');
+    spawnSync('fsfreeze', ['-f', ext4.mountPoint]);
+    try {
+      const hh = harness();
+      await tclo(hh, 'vmbackup.start', ' 0');
+      await waitFor(() => !hh.svc.busy);
+      assert.deepEqual(noKeepAlive(hh.events), ['reset 0 ', 'req.error 3 Error when enabling the sync provider.', 'req.done 0 ']);
+      assert.equal(await isFrozen(xfs.mountPoint), false, 'the partial freeze was rolled back');
+      const h2 = harness({ ignoreFrozenFileSystems: true });
+      await tclo(h2, 'vmbackup.start', ' 0');
+      await waitFor(() => h2.svc.stateName === 'SYNC_FREEZE');
+      assert.equal(await isFrozen(xfs.mountPoint), true);
+      await tclo(h2, 'vmbackup.snapshotDone');
+      await waitFor(() => !h2.svc.busy);
+      assert.equal(await isFrozen(xfs.mountPoint), false);
+    } finally {
+      thawQuietly(ext4.mountPoint);
+    }
+  });
+
   it('excludedFileSystems can leave nothing to freeze: req.error 3 "Error when enabling the sync provider."', async () => {
     const hh = harness({ excludedFileSystems: ['/tmp/*'] });
     await tclo(hh, 'vmbackup.start', ' 0');
