@@ -172,6 +172,21 @@ describe('freeze holder on loop file systems (FIFREEZE/FITHAW, quiesce.md §4.2)
     while (await isFrozen(ext4.mountPoint, 300)) assert.ok(Date.now() - t0 < 5000, 'thawed within 5 s of the SIGKILL');
   });
 
+  it('a holder that dies without thawing (SIGKILL of the holder itself): the daemon side thaws with --thaw-only', async () => {
+    let unexpected: string | undefined;
+    const h = new FreezeHolder({ paths: [ext4.mountPoint, xfs.mountPoint], loopOnly: true, ignoreFrozen: false, leaseMs: 0, deadlineMs: 60000 }, (t) => (unexpected = t.reason));
+    h.start();
+    holders.push(h);
+    assert.ok((await h.frozen).ok);
+    process.kill(h.pid!, 'SIGKILL'); // the kernel keeps both frozen: closing fds does not thaw
+    const t = await h.thawed;
+    assert.match(t.reason, /emergency thaw$/);
+    assert.equal(t.failures, 0);
+    assert.match(unexpected ?? '', /emergency/);
+    assert.equal(await isFrozen(ext4.mountPoint), false);
+    assert.equal(await isFrozen(xfs.mountPoint), false);
+  });
+
   it('SIGTERM to the holder thaws', async () => {
     const h = holder([xfs.mountPoint]);
     holders.push(h);

@@ -5,6 +5,7 @@
  *
  *   vmtoolsd-freeze-holder [--loop-only] [--ignore-frozen]
  *                          [--lease-ms N] [--deadline-ms N] -- PATH...
+ *   vmtoolsd-freeze-holder --thaw-only [--loop-only] -- PATH...   (backstop)
  *
  * PATHs are frozen in the given order (the daemon passes reverse mount-table
  * order, §4.1) and thawed in reverse. Then the holder waits, holding the
@@ -26,12 +27,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -65,13 +68,39 @@ static long parse_ms(const char *s) {
    return v;
 }
 
+/*
+ * --thaw-only: FITHAW each PATH (in reverse order) and exit. The daemon's
+ * backstop when a holder died without reporting its thaw (it cannot happen
+ * short of a crash of this very program). EINVAL = was not frozen: fine.
+ */
+static int emergency_thaw(char **paths, int n, int loop_only) {
+   int failures = 0, first_err = 0;
+   for (int k = n - 1; k >= 0; k--) {
+      int fd = open(paths[k], O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+      if (fd < 0) continue;
+      vmt_target_info info;
+      if (loop_only && (vmt_target_inspect_fd(fd, &info) != 0 || !info.is_loop || !info.is_mount_root)) {
+         close(fd);
+         continue;
+      }
+      if (ioctl(fd, VMT_FITHAW) != 0 && errno != EINVAL) {
+         if (!failures) first_err = errno;
+         failures++;
+      }
+      close(fd);
+   }
+   out("thawed %d %d %llu emergency\n", failures, first_err, (unsigned long long)vmt_monotonic_ns());
+   return failures ? 2 : 0;
+}
+
 int main(int argc, char **argv) {
-   int loop_only = 0, ignore_frozen = 0, i = 1, bad = 0;
+   int loop_only = 0, ignore_frozen = 0, thaw_only = 0, i = 1, bad = 0;
    long lease_ms = 0, deadline_ms = 0; /* 0 = none */
    for (; i < argc; i++) {
       if (!strcmp(argv[i], "--")) { i++; break; }
       if (!strcmp(argv[i], "--loop-only")) loop_only = 1;
       else if (!strcmp(argv[i], "--ignore-frozen")) ignore_frozen = 1;
+      else if (!strcmp(argv[i], "--thaw-only")) thaw_only = 1;
       else if (!strcmp(argv[i], "--lease-ms") && i + 1 < argc) lease_ms = parse_ms(argv[++i]);
       else if (!strcmp(argv[i], "--deadline-ms") && i + 1 < argc) deadline_ms = parse_ms(argv[++i]);
       else if (argv[i][0] == '-') bad = 1;
@@ -83,6 +112,7 @@ int main(int argc, char **argv) {
    }
 
    signal(SIGPIPE, SIG_IGN);
+   if (thaw_only) return emergency_thaw(&argv[i], argc - i, loop_only);
    /* Signals become readable events, so a thaw never runs in a handler. */
    sigset_t mask;
    sigemptyset(&mask);

@@ -103,12 +103,35 @@ export class FreezeHolder {
       this.settleFrozen({ ok: false, kind: 'spawn', errno: 0, index: -1 });
       this.settleThawed({ failures: 0, errno: 0, lastThawNs: 0n, reason: 'exit' });
     });
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       this.child = undefined;
-      // Without a "thawed" line, FITHAW may not have run: a failure (exit 1
-      // before any freeze is harmless; the freeze outcome says so).
       this.settleFrozen({ ok: false, kind: 'error', errno: 0, index: -1 });
-      this.settleThawed({ failures: code === 0 ? 0 : 1, errno: 0, lastThawNs: 0n, reason: 'exit' });
+      if (this.thawedResult) return;
+      if (this.frozenResult?.ok) {
+        // Frozen, and the holder died without reporting a thaw (a crash of
+        // it): thaw from a fresh one in --thaw-only mode before settling.
+        this.emergencyThaw().then(
+          (t) => this.settleThawed({ ...t, reason: `holder died (${signal ?? code}); emergency thaw` }),
+          () => this.settleThawed({ failures: 1, errno: 0, lastThawNs: 0n, reason: `holder died (${signal ?? code}); emergency thaw failed` }),
+        );
+      } else {
+        this.settleThawed({ failures: code === 0 ? 0 : 1, errno: 0, lastThawNs: 0n, reason: 'exit' });
+      }
+    });
+  }
+
+  private emergencyThaw(): Promise<ThawOutcome> {
+    return new Promise((resolve, reject) => {
+      const args = ['--thaw-only', ...(this.o.loopOnly ? ['--loop-only'] : []), '--', ...this.o.paths];
+      const c = spawn(this.o.executable ?? findHolder(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      c.on('error', reject);
+      c.on('exit', () => {
+        const f = out.trim().split(' ');
+        if (f[0] !== 'thawed') reject(new Error('no answer'));
+        else resolve({ failures: Number(f[1]), errno: Number(f[2]), lastThawNs: BigInt(f[3]), reason: 'emergency' });
+      });
     });
   }
 
