@@ -256,6 +256,17 @@ describe('vmbackup state machine on loop file systems', function () {
     assert.ok(hh.events.includes('req.aborted 4 Quiesce canceled.'));
   });
 
+  it('scriptTimeout: a freeze script still running is killed and fails the phase', async () => {
+    const hh = harness({ scriptTimeoutS: 1 }, { names: ['a'] });
+    fs.writeFileSync(path.join(hh.dir, 'backupScripts.d', 'b-hangs'), `#!/bin/sh\necho "b-hangs $*" >> ${path.join(hh.dir, 'scripts.log')}\n[ "$1" = freeze ] && exec sleep 30\nexit 0\n`, { mode: 0o755 });
+    const t0 = Date.now();
+    await tclo(hh, 'vmbackup.start', ' 0');
+    await waitFor(() => !hh.svc.busy, 8000);
+    assert.ok(Date.now() - t0 < 6000);
+    assert.deepEqual(noKeepAlive(hh.events), ['reset 0 ', 'req.error 2 Custom quiesce script failed.', "req.error 5 'VmBackupOnFreeze' operation failed.", 'req.done 0 ']);
+    assert.deepEqual(scriptLog(hh), ['a freeze', 'b-hangs freeze', 'a freezeFail']);
+  });
+
   it('the overall timeout aborts and thaws', async () => {
     const hh = harness({ timeout: 1 });
     await tclo(hh, 'vmbackup.start', ' 0');
