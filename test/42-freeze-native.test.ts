@@ -125,6 +125,27 @@ describe('freeze holder on loop file systems (FIFREEZE/FITHAW, quiesce.md §4.2)
     }
   });
 
+  it('a bind-mounted file among the targets is skipped (open-vm-tools#347), the rest frozen', async () => {
+    const src = path.join(ext4.mountPoint, 'file');
+    const target = path.join(ext4.dir, 'bound-file');
+    fs.writeFileSync(src, 'x');
+    fs.writeFileSync(target, '');
+    const m = spawn('mount', ['--bind', src, target]);
+    await new Promise((res) => m.on('exit', res));
+    try {
+      const h = holder([target, ext4.mountPoint]);
+      holders.push(h);
+      const f = await h.frozen;
+      assert.deepEqual(f.ok && f.count, 1);
+      assert.deepEqual(h.notes.map((n) => [n.index, n.what]), [[0, 'skip-notdir']]);
+      await h.thaw();
+    } finally {
+      thawQuietly(ext4.mountPoint);
+      const u = spawn('umount', [target]);
+      await new Promise((res) => u.on('exit', res));
+    }
+  });
+
   it('thaws by itself when the lease is not renewed (a hung daemon)', async () => {
     const h = holder([ext4.mountPoint], { leaseMs: 600 });
     holders.push(h);
