@@ -26,6 +26,7 @@
         "<@(channel_sources)",
         "native/system/sdnotify.c",
         "native/system/hangdetect.c",
+        "native/system/fsfreeze.c",
         "native/vsock/tclo.c",
         "native/addon/addon.cc",
         "native/addon/clock.cc",
@@ -60,6 +61,14 @@
       "cflags": ["<@(hardening_cflags)", "-std=gnu11", "-fvisibility=hidden"],
       "ldflags": ["<@(hardening_ldflags)"],
       "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "vmtoolsd-freeze-holder",
+      "type": "executable",
+      "sources": ["native/system/fsfreeze.c", "native/system/freeze-holder.c"],
+      "include_dirs": ["native"],
+      "cflags": ["<@(hardening_cflags)", "-std=gnu11", "-fPIE"],
+      "ldflags": ["<@(hardening_ldflags)", "-pie"]
     }
   ]
 }

@@ -26,6 +26,8 @@ import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
 import { powerBackendFor, powerOpsServices } from '../daemon/powerOpsService';
 import { timeSyncServices } from '../daemon/timeSyncService';
 import { deployPkgFromConfig } from '../daemon/deployPkgService';
+import { vmbackupServices } from '../daemon/vmbackupService';
+import * as path from 'node:path';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -139,6 +141,23 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log: log.child('deployPkg'),
     reboot: () => powerBackendFor(cfg(), { simulator: d.overridden }).backend.reboot(),
   });
+  // Quiesced snapshots: while frozen, logs stay in memory and tools.conf is not polled (quiesce.md §4.4).
+  const vb = vmbackupServices({
+    rpc: { send: (r) => daemon!.rpc.send(r) },
+    log: log.child('vmbackup'),
+    config: cfg,
+    confDirectory: path.dirname(path.resolve(configPath)),
+    simulator: d.overridden,
+    ioFreeze: async (frozen) => {
+      if (frozen) {
+        watcher.pause();
+        await log.hold();
+      } else {
+        log.release();
+        watcher.resume();
+      }
+    },
+  });
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
@@ -148,7 +167,8 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, ts.services, power.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    // Capabilities go out in the reference's plugin order (guestInfo, powerOps, vmbackup); the others register none.
+    services: combineServices(gi.services, ts.services, power.services, vb.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -179,6 +199,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     log.info('shutting down');
     systemd.stopping();
     hang.stop();
+    await vb.service.shutdown(); // thaw before anything else (the holder would also thaw when we exit)
     ts.stop();
     daemon?.stop();
     systemd.close();

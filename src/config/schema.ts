@@ -295,6 +295,16 @@ export const SCHEMA = {
       origin: 'extension',
       description: 'Where the quiesce manifest is written (its path is sent to the host); for read-only /etc (Flatcar#1795).',
     }),
+    freezeLease: intKey(10, 2, 600, {
+      origin: 'extension',
+      unit: 's',
+      description: 'The freeze holder thaws by itself when the daemon has not renewed its lease (every poll tick, 1 s) for this long: a hung daemon cannot keep file systems frozen.',
+    }),
+    scriptTimeout: intKey(300, 0, MAX_SECONDS, {
+      origin: 'extension',
+      unit: 's',
+      description: 'A freeze/thaw script still running after this long is killed (SIGTERM, 5 s, SIGKILL) and counts as failed; 0 = only the overall timeout bounds it.',
+    }),
   },
   deployPkg: {
     'enable-customization': boolKey(true, { description: 'Accept guest customization packages; false refuses them (CUST_DISABLED).' }),

@@ -646,3 +646,14 @@ export function adjtimex(tx: Partial<TimexInput> = {}): Timex {
   need(ADJ.TICK, 'tick', TIMEX_LIMITS.tickMin, TIMEX_LIMITS.tickMax);
   return clockCall(() => native().adjtimex(input));
 }
+
+// ---------------------------------------------------------------------------
+// Quiesce (issue 6)
+
+export type { FreezeTargetInfo } from './native';
+
+/** Device and mount-root facts of a would-be freeze target (native/system/fsfreeze.c). */
+export function inspectFreezeTarget(p: string): import('./native').FreezeTargetInfo {
+  if (typeof p !== 'string' || p === '' || p.includes('\0')) throw new TypeError('path must be a non-empty string without NUL');
+  return native().inspectFreezeTarget(p);
+}

@@ -309,3 +309,23 @@ export interface NativeClockBinding {
   /** adjtimex(2); modes 0 only reads. Failures: Error code 'IO' with errno and syscall. */
   adjtimex(tx: NativeTimexInput): NativeTimex;
 }
+
+// ---------------------------------------------------------------------------
+// Quiesce (issue 6; native/addon/freeze.cc). The freeze itself runs in the
+// freeze holder process (native/system/freeze-holder.c), never in the addon.
+
+/** What a freeze target is: the simulator-mode guard allows only loop-device mount roots. */
+export interface FreezeTargetInfo {
+  major: number;
+  minor: number;
+  isDirectory: boolean;
+  /** st_dev differs from its parent's (or it is "/"). */
+  isMountRoot: boolean;
+  /** Block major 7. */
+  isLoop: boolean;
+}
+
+export interface NativeBinding {
+  /** Opens `path` (O_DIRECTORY) and fstat()s it and "..". Throws code 'FREEZE_TARGET' with `errno`. */
+  inspectFreezeTarget(path: string): FreezeTargetInfo;
+}

@@ -185,6 +185,10 @@ export class RpciServer {
         // core-services.md §10: `log <text>` → "1 ".
         this.vmxLog.push(Buffer.from(req.args));
         return Buffer.from('1 ');
+      case 'vmbackup.eventSet':
+        // quiesce.md §2: the host takes every quiesce event; what it does with
+        // them is its business (tests read them from the RPC log).
+        return Buffer.from('1 ');
       case 'sim.echo':
         // Simulator-only: echoes the argument bytes for byte-exactness tests.
         return Buffer.concat([Buffer.from('1 '), req.args]);
