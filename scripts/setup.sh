@@ -14,7 +14,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Libraries Debian's vmtoolsd links against, plus what the build needs.
 apt_packages=(g++ make python3 pkg-config binutils
   libglib2.0-0 libmspack0 libxmlsec1 libxmlsec1-openssl libtirpc3 libdrm2
-  libfuse3-3 libudev1 libxml2 libssl3 iproute2 util-linux)
+  libfuse3-3 libudev1 libxml2 libssl3 iproute2 util-linux
+  libpam0g-dev passwd)
 
 missing=()
 for p in "${apt_packages[@]}"; do

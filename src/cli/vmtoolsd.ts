@@ -23,6 +23,7 @@ import { Daemon } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
+import { guestOpsServices, redactTcloForLog } from '../daemon/guestOpsService';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
 /** cmdLine.c's message when not on VMware (core-services.md §9). */
@@ -119,6 +120,11 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   const cfg = (): ToolsConfig => watcher.current;
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
+  // Guest operations (guest-ops.md): tools.conf [guestoperations] is read at every request.
+  const gops = guestOpsServices({
+    config: () => ({ disabled: cfg().value('guestoperations', 'disabled'), apiDisabled: (api) => cfg().guestOpDisabled(api) }),
+    log: log.child('vix'),
+  });
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
   daemon = new Daemon({
     rpc,
@@ -126,7 +132,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     // TCLO over vsock first where the CPU really is VMware (channel.md §6.5).
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
-    services: combineServices(gi.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, gops.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -138,7 +144,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
       systemd.status(s);
     },
     onCommand: (cmd, reply, ms) => {
-      if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(cmd.toString('latin1').slice(0, 80))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
+      if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(redactTcloForLog(cmd))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
     },
     onGiveUp: () => void shutdown(1),
   });

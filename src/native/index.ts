@@ -501,3 +501,37 @@ export function startHangDetectorThread(
   const starveMs = opts.starveForTestingMs === undefined ? 0 : checkInt(opts.starveForTestingMs, 'starveForTestingMs', 0, 60000);
   return new (native().HangDetectorThread)(intervalMs, starveMs, onEvent);
 }
+
+// ---------------------------------------------------------------------------
+// Guest operations (issue 7): PAM authentication (native/addon/auth.cc).
+
+import type { NativeAuthBinding, PamAuthResult } from './native';
+export type { PamAuthResult } from './native';
+
+/** The PAM service guest operations authenticate against (guest-ops.md §4.4). */
+export const PAM_SERVICE_VMTOOLSD = 'vmtoolsd';
+
+function authBinding(): NativeAuthBinding {
+  return native() as unknown as NativeAuthBinding;
+}
+
+/**
+ * pam_start(service) → pam_authenticate → pam_acct_mgmt → pam_setcred on a
+ * worker thread. The addon copies `password` before returning and wipes its
+ * copy when PAM is done; the caller wipes its own buffer.
+ */
+export function pamAuthenticate(
+  user: string,
+  password: Uint8Array,
+  opts: { service?: string; confDir?: string } = {},
+): Promise<PamAuthResult> {
+  if (typeof user !== 'string' || user === '' || user.includes('\0')) throw new TypeError('user must be a non-empty string without NUL');
+  if (!(password instanceof Uint8Array)) throw new TypeError('password must be a Uint8Array');
+  if (password.includes(0)) throw new TypeError('password must not contain NUL');
+  return authBinding().pamAuthenticate(opts.service ?? PAM_SERVICE_VMTOOLSD, user, password, opts.confDir ?? null);
+}
+
+/** PAM return code number → name (for the "infrastructure vs denied" split). */
+export function pamCodeNames(): Map<number, string> {
+  return new Map(Object.entries(authBinding().pamCodes).map(([k, v]) => [v, k]));
+}
