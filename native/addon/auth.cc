@@ -75,17 +75,22 @@ int Converse(int n, const struct pam_message **msg, struct pam_response **resp, 
   return PAM_SUCCESS;
 }
 
+// Replaces Linux-PAM's failure delay (pam_unix asks for ~2 s) when the
+// caller opts out: tests only; the daemon keeps the delay and throttles too.
+void NoFailDelay(int, unsigned, void *) {}
+
 class PamWorker : public Napi::AsyncWorker {
  public:
   PamWorker(Napi::Env env, std::string service, std::string user, const uint8_t *pw, size_t pwLen,
-            std::string confDir, bool hasConfDir)
+            std::string confDir, bool hasConfDir, bool noFailDelay)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         service_(std::move(service)),
         user_(std::move(user)),
         password_(pw, pw + pwLen),
         confDir_(std::move(confDir)),
-        hasConfDir_(hasConfDir) {
+        hasConfDir_(hasConfDir),
+        noFailDelay_(noFailDelay) {
     password_.push_back('\0');
   }
 
@@ -109,6 +114,7 @@ class PamWorker : public Napi::AsyncWorker {
       Wipe();
       return;
     }
+    if (noFailDelay_) pam_set_item(h, PAM_FAIL_DELAY, reinterpret_cast<const void *>(&NoFailDelay));
     stage_ = "authenticate";
     rc = pam_authenticate(h, PAM_SILENT);
     if (rc == PAM_SUCCESS) {
@@ -155,12 +161,13 @@ class PamWorker : public Napi::AsyncWorker {
   std::vector<char> password_;
   std::string confDir_;
   bool hasConfDir_;
+  bool noFailDelay_;
   const char *stage_ = "start";
   int pamCode_ = PAM_SYSTEM_ERR;
   std::string message_;
 };
 
-// pamAuthenticate(service: string, user: string, password: Uint8Array, confDir: string | null)
+// pamAuthenticate(service, user, password: Uint8Array, confDir: string | null, noFailDelay?: boolean)
 Napi::Value PamAuthenticate(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsTypedArray()) {
@@ -170,7 +177,8 @@ Napi::Value PamAuthenticate(const Napi::CallbackInfo &info) {
   bool hasConfDir = info[3].IsString();
   auto *w = new PamWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
                           pw.Data(), pw.ByteLength(),
-                          hasConfDir ? info[3].As<Napi::String>().Utf8Value() : std::string(), hasConfDir);
+                          hasConfDir ? info[3].As<Napi::String>().Utf8Value() : std::string(), hasConfDir,
+                          info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

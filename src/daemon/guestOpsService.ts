@@ -62,8 +62,9 @@ const refusingRunner: UserRunner = {
 export function guestOpsServices(opts: {
   config: () => GuestOpsConfig;
   log: Logger;
-  /** Tests: PAM config directory (pam_start_confdir) and throttle policy. */
+  /** Tests: PAM config directory (pam_start_confdir), no PAM failure delay, throttle policy. */
   pamConfDir?: string;
+  pamNoFailDelay?: boolean;
   throttle?: Partial<ThrottlePolicy>;
   frozen?: () => boolean;
 }): { services: DaemonServices; service: GuestOpsService } {
@@ -84,7 +85,7 @@ export function guestOpsServices(opts: {
     codeNames = undefined;
   }
   const auth = new Authenticator({
-    pam: (user, password) => pamAuthenticate(user, password, { confDir: opts.pamConfDir }),
+    pam: (user, password) => pamAuthenticate(user, password, { confDir: opts.pamConfDir, noFailDelay: opts.pamNoFailDelay }),
     lookup: passwdLookup,
     log: opts.log,
     pamCodeNames: codeNames,

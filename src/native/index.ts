@@ -523,12 +523,12 @@ function authBinding(): NativeAuthBinding {
 export function pamAuthenticate(
   user: string,
   password: Uint8Array,
-  opts: { service?: string; confDir?: string } = {},
+  opts: { service?: string; confDir?: string; noFailDelay?: boolean } = {},
 ): Promise<PamAuthResult> {
   if (typeof user !== 'string' || user === '' || user.includes('\0')) throw new TypeError('user must be a non-empty string without NUL');
   if (!(password instanceof Uint8Array)) throw new TypeError('password must be a Uint8Array');
   if (password.includes(0)) throw new TypeError('password must not contain NUL');
-  return authBinding().pamAuthenticate(opts.service ?? PAM_SERVICE_VMTOOLSD, user, password, opts.confDir ?? null);
+  return authBinding().pamAuthenticate(opts.service ?? PAM_SERVICE_VMTOOLSD, user, password, opts.confDir ?? null, opts.noFailDelay === true);
 }
 
 /** PAM return code number → name (for the "infrastructure vs denied" split). */

@@ -278,7 +278,8 @@ export interface PamAuthResult {
 
 export interface NativeAuthBinding {
   /** The whole PAM exchange for `service` on a libuv worker; `confDir` uses pam_start_confdir (tests). */
-  pamAuthenticate(service: string, user: string, password: Uint8Array, confDir: string | null): Promise<PamAuthResult>;
+  /** `noFailDelay` (tests only) replaces PAM's ~2 s failure delay with none. */
+  pamAuthenticate(service: string, user: string, password: Uint8Array, confDir: string | null, noFailDelay?: boolean): Promise<PamAuthResult>;
   /** PAM return codes by name (PAM_SUCCESS, PAM_AUTH_ERR, …). */
   pamCodes: Record<string, number>;
 }
