@@ -124,6 +124,8 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   const gops = guestOpsServices({
     config: () => ({ disabled: cfg().value('guestoperations', 'disabled'), apiDisabled: (api) => cfg().guestOpDisabled(api) }),
     log: log.child('vix'),
+    // Tests only, and only under the simulator: a private PAM config directory.
+    pamConfDir: d.overridden ? process.env.VMTOOLSD_TEST_PAM_CONFDIR : undefined,
   });
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
   daemon = new Daemon({
