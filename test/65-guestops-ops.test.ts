@@ -263,7 +263,7 @@ describe('65 guestops operations (real PAM, real runas helper)', function () {
         for (const c of [bad, { user: u.name, password: '' }, { user: `vmtgo${process.pid}none`, password: 'x' }, { user: 'root', password: 'root' }]) {
           const r = await call(op, body, c);
           assert.ok(r.error === 3050 || r.error === 3015, `op ${op} user ${c.user}: ${r.error}`);
-          assert.equal(r.result, '');
+          assert.equal(r.result, op === OP.START_PROGRAM ? '-1' : '');
         }
       }
       assert.equal(securityCounters.authenticatedExecutions, before);

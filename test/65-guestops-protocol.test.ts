@@ -180,7 +180,7 @@ describe('65 guestops protocol', () => {
       assert.equal(deobfuscate('\\4'), null); // " " is not base64
     });
     it('unsupported credential types → 6; named interactive user → 1', async () => {
-      for (const type of [0, 2, 3, 5, 6, 7, 9, 10, 11, 12, 13, 0xffffffff]) {
+      for (const type of [0, 2, 3, 5, 6, 7, 10, 11, 12, 13, 0xffffffff]) {
         const f = fakeService();
         const msg = buildMessage({ opCode: OP.VALIDATE_CREDENTIALS, creds: { type, raw: nameCredential(GOOD.user, GOOD.password) } });
         assert.equal(parseReply(await f.service.handleRelayed(relayedArgs(msg))).error, 6, `type ${type}`);
@@ -189,6 +189,14 @@ describe('65 guestops protocol', () => {
       const f = fakeService();
       const msg = buildMessage({ opCode: OP.VALIDATE_CREDENTIALS, creds: { type: 8, raw: Buffer.alloc(0) } });
       assert.equal(parseReply(await f.service.handleRelayed(relayedArgs(msg))).error, 1);
+    });
+    it('ticket credentials (type 9): malformed → 10001, well-formed → 6 (as the reference)', async () => {
+      const send = async (raw: Buffer) =>
+        parseReply(await fakeService().service.handleRelayed(relayedArgs(buildMessage({ opCode: OP.VALIDATE_CREDENTIALS, creds: { type: 9, raw } })))).error;
+      assert.equal(await send(Buffer.from('\x06\0\0\0ticket\0', 'latin1')), 6);
+      assert.equal(await send(Buffer.from('\x07\0\0\0ticket\0', 'latin1')), 10001);
+      assert.equal(await send(Buffer.from('\x06\0\0\0ticket', 'latin1')), 10001);
+      assert.equal(await send(Buffer.alloc(2)), 10001);
     });
     it('types 1 and 4 both carry the obfuscated name/password', async () => {
       for (const type of [1, 4]) {

@@ -73,6 +73,14 @@ export function decodeCredential(type: number, credential: Buffer): CredentialRe
   if (type === VIX_USER_CREDENTIAL.NAMED_INTERACTIVE_USER) {
     return { ok: false, error: VixError.FAIL, reason: 'named interactive user needs the per-user daemon' };
   }
+  if (type === VIX_USER_CREDENTIAL.TICKETED_SESSION) {
+    // §4.3: ticketLength u32 then the ticket, NUL-terminated, strlen == ticketLength. The
+    // reference parses it (malformed → 10001) before answering NOT_SUPPORTED on Linux.
+    const ok = credential.length >= 5 && credential.indexOf(0, 4) === 4 + credential.readUInt32LE(0);
+    return ok
+      ? { ok: false, error: VixError.NOT_SUPPORTED, reason: 'ticketed sessions are Windows-only' }
+      : { ok: false, error: VixError.INVALID_MESSAGE_BODY, reason: 'malformed ticket credential' };
+  }
   if (type !== VIX_USER_CREDENTIAL.NAME_PASSWORD && type !== VIX_USER_CREDENTIAL.NAME_PASSWORD_OBFUSCATED) {
     return { ok: false, error: VixError.NOT_SUPPORTED, reason: `credential type ${type} is not supported` };
   }

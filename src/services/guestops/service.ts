@@ -55,6 +55,8 @@ export interface OpOutcome {
   error: number;
   additionalError?: number;
   result?: string | Buffer;
+  /** The result sent with a non-zero error (StartProgram's "-1", §7.2). */
+  errorResult?: string;
 }
 
 /** §7.3 paging cache: 10 minutes, per euid. */
@@ -102,7 +104,7 @@ export class GuestOpsService {
     }
     let error = out.error;
     if (error === VixError.INVALID_LOGIN_CREDENTIALS && REWRITE_3050_OPS.has(req.opCode)) error = VixError.GUEST_USER_PERMISSIONS;
-    const result = error === VixError.OK ? out.result ?? '' : '';
+    const result = error === VixError.OK ? out.result ?? '' : out.errorResult ?? '';
     return formatVixReply(error, out.additionalError ?? 0, result, req.binaryReply);
   }
 
@@ -115,6 +117,15 @@ export class GuestOpsService {
       if (api !== undefined && cfg.apiDisabled(api)) return { error: VixError.OPERATION_DISABLED };
     }
     if (REGISTRY_OPS.has(opCode)) return { error: VixError.OP_NOT_SUPPORTED_ON_GUEST };
+    const out = await this.runOpcode(opCode, buf, credType, credential);
+    // §7.2: StartProgram's result is the pid, "-1" whenever its handler fails (as the reference).
+    if (opCode === VixOp.START_PROGRAM && out.error !== VixError.OK) out.errorResult = '-1';
+    return out;
+  }
+
+  /** Body, credentials, PAM, then the work (§5 last paragraph: body errors first). */
+  private async runOpcode(opCode: number, buf: Buffer, credType: number, credential: Buffer): Promise<OpOutcome> {
+    const cfg = this.opts.config();
     let body: ParsedBody;
     try {
       body = parseBody(opCode, buf);
