@@ -48,6 +48,7 @@ export class ProcessTable {
   constructor(private readonly now: () => number = Date.now) {}
 
   add(p: Omit<StartedProgram, 'running' | 'exitCode' | 'endTime'>, exited: Promise<number>): void {
+    this.reap();
     const rec: StartedProgram = { ...p, running: true, exitCode: 0, endTime: 0 };
     this.started.set(p.pid, rec);
     void exited.then((code) => {
