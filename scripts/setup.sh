@@ -48,7 +48,7 @@ fi
 
 # Rebuild native code only when a source changed since the last build.
 native_out=build/Release/vmtools_native.node
-if [ ! -f "$native_out" ] || [ -n "$(find native binding.gyp -newer "$native_out" -print -quit)" ]; then
+if [ ! -f "$native_out" ] || [ ! -x build/Release/vmtoolsd-runas ] || [ -n "$(find native binding.gyp -newer "$native_out" -print -quit)" ]; then
   log "building native code (addon, vmware-rpctool, trap shim)"
   npx --no-install node-gyp rebuild --loglevel=error >/dev/null
 fi
