@@ -15,7 +15,7 @@ import type { GuestOpsService } from '../src/services/guestops/service';
 import { quietLog } from './helpers/guestopsFakes';
 import { makePamConfDir } from './helpers/pamTestConf';
 import { createGroup, createUser, removeAll, TestUser, usersAvailable } from './helpers/testUsers';
-import { bodies, buildMessage, Creds, OP, parseReply, relayedArgs, VixReply } from './helpers/vixClient';
+import { bodies, buildMessage, Creds, hgfs, OP, parseReply, relayedArgs, VixReply } from './helpers/vixClient';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -206,6 +206,67 @@ describe('65 guestops operations (real PAM, real runas helper)', function () {
     }
     assert.equal((await call(OP.TERMINATE_PROCESS, bodies.kill(BigInt(process.pid)))).error, 3015);
     assert.equal((await call(OP.TERMINATE_PROCESS, bodies.kill(4194304n + 7n))).error, 20003);
+  });
+
+  it('file transfer data path (HGFS in opcode 84): upload and download as the user', async () => {
+    const hg = async (packet: Buffer, c: Creds = creds) => {
+      const r = parseReply(await service.handleRelayed(relayedArgs(buildMessage({ opCode: OP.HGFS, body: hgfs.body(packet), creds: c, commonFlags: 0x81 }))));
+      assert.equal(r.binary, true);
+      if (r.error !== 0) return { error: r.error, status: -1, payload: Buffer.alloc(0) };
+      const raw = Buffer.from(r.result, 'latin1');
+      return { error: 0, status: raw.readUInt32LE(24), payload: raw.subarray(44), session: raw.readBigUInt64LE(36) };
+    };
+    const s = await hg(hgfs.createSession());
+    assert.equal(s.status, 0);
+    const sid = s.payload.readBigUInt64LE(0);
+    const dest = path.join(u.home, 'uploaded.bin');
+    const data = Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 7) & 0xff));
+    // Upload: open write-only, create+truncate; three WRITE_V3 packets; close.
+    const o = await hg(hgfs.openV3(sid, dest, 1, 4));
+    assert.equal(o.status, 0);
+    const wh = o.payload.readUInt32LE(0);
+    for (let off = 0; off < data.length; off += 60_000) {
+      const w = await hg(hgfs.writeV3(sid, wh, BigInt(off), data.subarray(off, off + 60_000)));
+      assert.equal(w.status, 0);
+      assert.equal(w.payload.readUInt32LE(0), Math.min(60_000, data.length - off));
+    }
+    assert.equal((await hg(hgfs.close(sid, wh))).status, 0);
+    const st = fs.statSync(dest);
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [u.uid, u.gid, 0o600]);
+    assert.ok(fs.readFileSync(dest).equals(data));
+    // Attributes and permissions.
+    const ga = await hg(hgfs.getattrV2(sid, dest));
+    assert.equal(ga.status, 0);
+    assert.equal(ga.payload.readBigUInt64LE(8 + 12), BigInt(data.length));
+    assert.equal((await hg(hgfs.setattrV2(sid, dest, 0o640))).status, 0);
+    assert.equal(fs.statSync(dest).mode & 0o777, 0o640);
+    // Download: open read-only, READ_V3 until short.
+    const r = await hg(hgfs.openV3(sid, dest, 0, 0));
+    const rh = r.payload.readUInt32LE(0);
+    const chunks: Buffer[] = [];
+    for (let off = 0; ; ) {
+      const rd = await hg(hgfs.readV3(sid, rh, BigInt(off), 0xf800));
+      assert.equal(rd.status, 0);
+      const n = rd.payload.readUInt32LE(0);
+      chunks.push(rd.payload.subarray(12, 12 + n));
+      off += n;
+      if (n === 0) break;
+    }
+    assert.ok(Buffer.concat(chunks).equals(data));
+    // Writing through a read handle, a closed handle, unreadable and symlinked files, other users.
+    assert.equal((await hg(hgfs.writeV3(sid, rh, 0n, Buffer.from('x')))).status, 8);
+    assert.equal((await hg(hgfs.close(sid, rh))).status, 0);
+    assert.equal((await hg(hgfs.readV3(sid, rh, 0n, 10))).status, 2);
+    assert.equal((await hg(hgfs.openV3(sid, '/etc/shadow', 0, 0))).status, 8);
+    assert.equal((await hg(hgfs.openV3(sid, '/etc/vmtgo-upload', 1, 4))).status, 8);
+    assert.equal(fs.existsSync('/etc/vmtgo-upload'), false);
+    fs.symlinkSync('/etc/hostname', path.join(u.home, 'hlink'));
+    assert.equal((await hg(hgfs.openV3(sid, path.join(u.home, 'hlink'), 0, 0))).status, 8);
+    assert.equal((await hg(hgfs.openV3(sid, `${u.home}/../x`, 0, 0))).status, 9);
+    assert.equal((await hg(hgfs.getattrV2(sid, dest), { user: other.name, password: other.password })).status, 17);
+    assert.equal((await hg(hgfs.readV3(sid, wh, 0n, 10), bad)).error, 3015);
+    assert.equal((await hg(hgfs.destroySession(sid))).status, 0);
+    assert.equal((await hg(hgfs.getattrV2(sid, dest))).status, 17);
   });
 
   it('DeleteFile and DeleteDirectory', async () => {

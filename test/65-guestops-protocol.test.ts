@@ -313,13 +313,13 @@ describe('65 guestops protocol', () => {
       }
       assert.equal(f.runner.calls.length, 0);
     });
-    it('HGFS packets are authenticated, then refused (6) until the data path exists', async () => {
+    it('HGFS packets are authenticated first; a packet without the v4 header → 10001', async () => {
       const f = fakeService();
       const body = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([1, 2, 3, 4])]);
       const bad = buildMessage({ opCode: OP.HGFS, body, creds: { user: GOOD.user, password: 'x' }, commonFlags: 0x81 });
       assert.equal((await f.service.handleRelayed(relayedArgs(bad))).toString('latin1'), '3015 0 #');
       const ok = buildMessage({ opCode: OP.HGFS, body, creds: good, commonFlags: 0x81 });
-      assert.equal((await f.service.handleRelayed(relayedArgs(ok))).toString('latin1'), '6 0 #');
+      assert.equal((await f.service.handleRelayed(relayedArgs(ok))).toString('latin1'), '10001 0 #');
     });
     it('StartProgram splits arguments without a shell', async () => {
       const f = fakeService();

@@ -12,7 +12,7 @@ import type { SimHandle } from '../src/sim/harness';
 import { describeUnderShim, REPO_ROOT, sleep, startSim } from './helpers/native-env';
 import { makePamConfDir } from './helpers/pamTestConf';
 import { createUser, removeAll, TestUser, usersAvailable } from './helpers/testUsers';
-import { bodies, buildMessage, Creds, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
+import { bodies, buildMessage, Creds, hgfs, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
 import { obfuscateNamePassword } from '../src/services/guestops/credentials';
 
 const VMTOOLSD = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
@@ -96,6 +96,38 @@ describeUnderShim(__filename, 'guest operations through bin/vmtoolsd and the sim
     while (!fs.existsSync(out) && Date.now() < end) await sleep(50);
     await sleep(100);
     assert.equal(fs.readFileSync(out, 'utf8').trim(), String(u.uid));
+  });
+
+  it('moves a file both ways through HGFS packets (opcode 84, binary replies over TCLO)', async () => {
+    const hg = async (packet: Buffer) => {
+      const reply = await sim.client.sendTclo(relayedCommand(buildMessage({ opCode: OP.HGFS, body: hgfs.body(packet), creds, commonFlags: 0x81 })), { timeoutMs: 20_000 });
+      const r = parseReply(reply.subarray(3));
+      assert.equal(r.error, 0);
+      const raw = Buffer.from(r.result, 'latin1');
+      assert.equal(raw.readUInt32LE(24), 0, `HGFS status of op ${raw.readInt32LE(20)}`);
+      return raw.subarray(44);
+    };
+    const sid = (await hg(hgfs.createSession())).readBigUInt64LE(0);
+    const dest = path.join(u.home, 'via-hgfs.bin');
+    const data = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13 + 1) & 0xff)); // includes NULs
+    const wh = (await hg(hgfs.openV3(sid, dest, 1, 4))).readUInt32LE(0);
+    await hg(hgfs.writeV3(sid, wh, 0n, data.subarray(0, 60_000)));
+    await hg(hgfs.writeV3(sid, wh, 60_000n, data.subarray(60_000)));
+    await hg(hgfs.close(sid, wh));
+    assert.ok(fs.readFileSync(dest).equals(data));
+    assert.equal(fs.statSync(dest).uid, u.uid);
+    const rh = (await hg(hgfs.openV3(sid, dest, 0, 0))).readUInt32LE(0);
+    const parts: Buffer[] = [];
+    for (let off = 0; off < data.length; ) {
+      const p = await hg(hgfs.readV3(sid, rh, BigInt(off), 0xf800));
+      const n = p.readUInt32LE(0);
+      assert.ok(n > 0);
+      parts.push(p.subarray(12, 12 + n));
+      off += n;
+    }
+    await hg(hgfs.close(sid, rh));
+    await hg(hgfs.destroySession(sid));
+    assert.ok(Buffer.concat(parts).equals(data));
   });
 
   it('malformed requests get error replies, and the daemon keeps going', async () => {

@@ -157,3 +157,63 @@ export const OP = {
   SET_ATTRIBUTES: 183, START_PROGRAM: 185, LIST_PROCESSES_EX: 186, READ_ENV: 187, TRANSFER_FROM: 188, TRANSFER_TO: 189,
   ACQUIRE_CREDS: 190, RELEASE_CREDS: 191, VALIDATE_CREDENTIALS: 192, TERMINATE_PROCESS: 193, DELETE_FILE: 194, DELETE_DIRECTORY: 195,
 } as const;
+
+/** HGFS request packets (hgfsProto.h layouts, v4 header), as the VMX sends them in opcode 84. */
+import { buildHgfsPacket, pathToCpName } from '../../src/services/guestops/hgfs';
+
+export const hgfs = {
+  /** Opcode 84 body: hgfsPacketSize u32, timeout u32, packet. */
+  body: (packet: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(packet.length, 0);
+    return Buffer.concat([h, packet]);
+  },
+  createSession: (requestId = 1) => buildHgfsPacket({ op: 41, requestId, sessionId: 0n }, Buffer.alloc(16)),
+  destroySession: (sessionId: bigint) => buildHgfsPacket({ op: 42, requestId: 9, sessionId }, Buffer.alloc(8)),
+  openV3: (sessionId: bigint, path: string, mode: number, flags: number) => {
+    const name = pathToCpName(path);
+    const p = Buffer.alloc(80);
+    p.writeInt32LE(mode, 8);
+    p.writeInt32LE(flags, 12);
+    p.writeUInt32LE(name.length, 64);
+    return buildHgfsPacket({ op: 24, requestId: 2, sessionId }, Buffer.concat([p, name, Buffer.from([0])]));
+  },
+  readV3: (sessionId: bigint, handle: number, offset: bigint, size: number) => {
+    const p = Buffer.alloc(24);
+    p.writeUInt32LE(handle, 0);
+    p.writeBigUInt64LE(offset, 4);
+    p.writeUInt32LE(size, 12);
+    return buildHgfsPacket({ op: 25, requestId: 3, sessionId }, p);
+  },
+  writeV3: (sessionId: bigint, handle: number, offset: bigint, data: Buffer) => {
+    const p = Buffer.alloc(25);
+    p.writeUInt32LE(handle, 0);
+    p.writeBigUInt64LE(offset, 5);
+    p.writeUInt32LE(data.length, 13);
+    return buildHgfsPacket({ op: 26, requestId: 4, sessionId }, Buffer.concat([p, data]));
+  },
+  close: (sessionId: bigint, handle: number) => {
+    const p = Buffer.alloc(12);
+    p.writeInt32LE(3, 4);
+    p.writeUInt32LE(handle, 8);
+    return buildHgfsPacket({ op: 3, requestId: 5, sessionId }, p);
+  },
+  getattrV2: (sessionId: bigint, path: string) => {
+    const name = pathToCpName(path);
+    const p = Buffer.alloc(24);
+    p.writeInt32LE(15, 4);
+    p.writeUInt32LE(name.length, 20);
+    return buildHgfsPacket({ op: 15, requestId: 6, sessionId }, Buffer.concat([p, name, Buffer.from([0])]));
+  },
+  setattrV2: (sessionId: bigint, path: string, perms: number) => {
+    const name = pathToCpName(path);
+    const p = Buffer.alloc(128);
+    p.writeInt32LE(16, 4);
+    p.writeBigUInt64LE(0x380n, 16);
+    p[16 + 53] = (perms >> 6) & 7;
+    p[16 + 54] = (perms >> 3) & 7;
+    p[16 + 55] = perms & 7;
+    p.writeUInt32LE(name.length, 124);
+    return buildHgfsPacket({ op: 16, requestId: 7, sessionId }, Buffer.concat([p, name, Buffer.from([0])]));
+  },
+};

@@ -8,3 +8,4 @@ export * from './runner';
 export * from './processes';
 export * from './toolsState';
 export * from './service';
+export * from './hgfs';

@@ -26,6 +26,7 @@ import {
 } from './constants';
 import { decodeCredential } from './credentials';
 import { formatVixReply, parseVixRequest, splitRelayedCommand } from './framing';
+import { HgfsServer, parseHgfsHeader } from './hgfs';
 import { ProcessEntry, ProcessTable, procProcesses, renderProcess } from './processes';
 import { cleanProgramPath, ParsedBody, parseBody, splitArguments } from './requests';
 import type { UserRunner } from './runner';
@@ -74,6 +75,7 @@ export const guestOpsCounters = {
 
 export class GuestOpsService {
   readonly processes: ProcessTable;
+  readonly hgfs: HgfsServer;
   private readonly procCache = new Map<number, { uid: number; data: Buffer; expires: number }>();
   private nextKey = 1;
   private readonly now: () => number;
@@ -81,6 +83,7 @@ export class GuestOpsService {
   constructor(private readonly opts: GuestOpsServiceOptions) {
     this.now = opts.now ?? Date.now;
     this.processes = new ProcessTable(this.now);
+    this.hgfs = new HgfsServer(opts.runner);
   }
 
   tcloHandlers(): Record<string, (args: Buffer) => Promise<TcloResult>> {
@@ -180,9 +183,12 @@ export class GuestOpsService {
         return this.startProgram(user, body);
       case 'listProcs':
         return this.listProcesses(user, body);
-      case 'hgfs':
-        // The HGFS data path of file transfers (§9) is not implemented yet (docs/differences.md).
-        return { error: VixError.NOT_SUPPORTED };
+      case 'hgfs': {
+        // §7.15 / §9: the data of file transfers, authenticated per packet (done above).
+        const h = parseHgfsHeader(body.packet);
+        if (h === null) return { error: VixError.INVALID_MESSAGE_BODY };
+        return { error: 0, result: await this.hgfs.handle(user, h) };
+      }
     }
   }
 

@@ -64,6 +64,22 @@ function errnoFail(e: unknown): VixFail {
   return new VixFail(fromErrno(code), code !== undefined ? ERRNO_NUM[code] ?? 0 : 0);
 }
 
+/** An HGFS failure: the errno name travels back in `result` with error 1. */
+class HgfsFail extends Error {
+  constructor(readonly errno: string) {
+    super(errno);
+  }
+}
+
+function hgfsCall<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof HgfsFail) throw e;
+    throw new HgfsFail((e as NodeJS.ErrnoException).code ?? 'EIO');
+  }
+}
+
 function lstatOrNull(p: string): fs.Stats | null {
   try {
     return fs.lstatSync(p);
@@ -332,6 +348,54 @@ const ops: Record<string, (r: Req) => string | void> = {
     signal('SIGKILL');
     waitGone(15000);
   },
+  /**
+   * HGFS data path (guest-ops.md §9), one packet's file work. Handles live in
+   * the daemon; every packet reopens the file as the user, so no descriptor
+   * outlives a packet. O_NOFOLLOW: transfer endpoints are never symlinks (§14
+   * duty 7). Errors come back as errno names for the HGFS status mapping.
+   */
+  hgfsOpen(r) {
+    const p = r.path as string;
+    const C = fs.constants;
+    const mode = r.mode as number; // 0 read, 1 write, 2 read-write
+    const flags = r.flags as number; // 0 open, 1 open+truncate, 2 create, 3 create-excl, 4 create+truncate
+    let f = (mode === 0 ? C.O_RDONLY : mode === 1 ? C.O_WRONLY : C.O_RDWR) | C.O_NOFOLLOW;
+    if (flags === 1 || flags === 4) f |= C.O_TRUNC;
+    if (flags >= 2) f |= C.O_CREAT;
+    if (flags === 3) f |= C.O_EXCL;
+    const fd = hgfsCall(() => fs.openSync(p, f, 0o600));
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new HgfsFail('EISDIR');
+    } finally {
+      fs.closeSync(fd);
+    }
+    return '';
+  },
+  hgfsRead(r) {
+    const fd = hgfsCall(() => fs.openSync(r.path as string, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW));
+    try {
+      const buf = Buffer.alloc(r.size as number);
+      const n = hgfsCall(() => fs.readSync(fd, buf, 0, buf.length, Number(r.offset)));
+      return buf.subarray(0, n).toString('base64');
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  hgfsWrite(r) {
+    const C = fs.constants;
+    const fd = hgfsCall(() => fs.openSync(r.path as string, C.O_WRONLY | C.O_NOFOLLOW | (r.append === true ? C.O_APPEND : 0)));
+    try {
+      const data = Buffer.from(r.data as string, 'base64');
+      return String(hgfsCall(() => fs.writeSync(fd, data, 0, data.length, r.append === true ? null : Number(r.offset))));
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  hgfsGetattr(r) {
+    const l = hgfsCall(() => fs.lstatSync(r.path as string));
+    const st = l.isSymbolicLink() ? hgfsCall(() => fs.statSync(r.path as string)) : l;
+    return JSON.stringify({ type: l.isSymbolicLink() ? 2 : st.isDirectory() ? 1 : 0, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, atime: st.atimeMs, mtime: st.mtimeMs, ctime: st.ctimeMs });
+  },
   /** §7.5, from this process's (the user's clean) environment. */
   env(r) {
     const names = r.names as string[] | undefined;
@@ -376,7 +440,9 @@ function main(): void {
         reply = { error: E.OK, result: typeof result === 'string' ? result : '' };
       }
     } catch (e) {
-      reply = e instanceof VixFail ? { error: e.error, additionalError: e.additionalError } : { error: E.FAIL };
+      if (e instanceof VixFail) reply = { error: e.error, additionalError: e.additionalError };
+      else if (e instanceof HgfsFail) reply = { error: E.FAIL, result: `errno:${e.errno}` };
+      else reply = { error: E.FAIL };
     }
     process.stdout.write(JSON.stringify(reply));
   });
