@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { securityCounters } from '../src/services/guestops/auth';
 import { fakeService, GOOD } from './helpers/guestopsFakes';
-import { bodies, buildMessage, nameCredential, OP, parseReply, relayedArgs } from './helpers/vixClient';
+import { bodies, buildMessage, hgfs, nameCredential, OP, parseReply, relayedArgs } from './helpers/vixClient';
 
 const ITERATIONS = Number(process.env.VMTOOLSD_FUZZ_ITERATIONS ?? 1_000_000);
 const SEED = 0x5eed0007;
@@ -154,5 +154,37 @@ describe('95 guestops fuzz', function () {
     assert.equal(securityCounters.authenticatedExecutions - authBefore, 0);
     const top = [...histogram.entries()].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e}:${n}`).join(' ');
     console.log(`      fuzz: ${ITERATIONS} inputs in ${secs.toFixed(1)} s (${Math.round(ITERATIONS / secs)}/s), PAM calls ${f.pamCalls.length}; replies by VIX error: ${top}`);
+  });
+
+  it('100000 mutated HGFS packets with good credentials: every one answered with a well-formed reply', async () => {
+    const rand = rng(SEED + 1);
+    const int = (n: number) => Math.floor(rand() * n);
+    const f = fakeService();
+    const sid = 0x1234n;
+    const seeds = [
+      hgfs.createSession(), hgfs.destroySession(sid), hgfs.openV3(sid, '/tmp/x', 1, 4), hgfs.readV3(sid, 1, 0n, 100),
+      hgfs.writeV3(sid, 1, 0n, Buffer.alloc(50, 7)), hgfs.close(sid, 1), hgfs.getattrV2(sid, '/tmp/x'), hgfs.setattrV2(sid, '/tmp/x', 0o600),
+    ];
+    const n = Math.max(1, Math.floor(ITERATIONS / 10));
+    for (let i = 0; i < n; i++) {
+      let p = Buffer.from(seeds[int(seeds.length)]);
+      for (let k = 0, m = 1 + int(4); k < m; k++) {
+        const c = int(4);
+        if (c === 0 && p.length) p[int(p.length)] = int(256);
+        else if (c === 1) {
+          // packetSize, headerSize, or the payload's first length-ish fields.
+          const offs = [8, 12, 44, 52, 56, 108, 168].filter((o) => o + 4 <= p.length);
+          if (offs.length) p.writeUInt32LE([0, 1, 43, 44, 45, 0xffffffff, int(200)][int(7)], offs[int(offs.length)]);
+        }
+        else if (c === 2) p = p.subarray(0, int(p.length + 1));
+        else p = Buffer.concat([p, Buffer.alloc(int(20), int(256))]);
+      }
+      const r = parseReply(await f.service.handleRelayed(relayedArgs(buildMessage({ opCode: OP.HGFS, body: hgfs.body(p), creds: GOOD, commonFlags: 0x81 }))));
+      assert.equal(r.binary, true, `input ${i}`);
+      if (r.error === 0) {
+        const raw = Buffer.from(r.result, 'latin1');
+        assert.ok(raw.length >= 44 && raw.readUInt32LE(8) === raw.length && raw.readUInt32LE(28) === 2, `input ${i}: malformed HGFS reply`);
+      } else assert.ok([1, 10000, 10001].includes(r.error), `input ${i}: VIX error ${r.error}`);
+    }
   });
 });
