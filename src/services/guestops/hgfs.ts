@@ -59,6 +59,8 @@ export const HgfsStatus = {
 /** open-vm-tools keeps up to 1024 sessions; a transfer needs one. */
 const MAX_SESSIONS = 32;
 const MAX_HANDLES_PER_SESSION = 64;
+/** §7.15: idle sessions are invalidated (checked at every packet; there are no descriptors to leak). */
+export const HGFS_SESSION_IDLE_MS = 10 * 60_000;
 /** The most a READ_V3 reply can carry: packet max − header − ReplyReadV3 (12). */
 const MAX_READ = HGFS_LARGE_PACKET_MAX - HGFS_HEADER_SIZE - 12;
 
@@ -107,6 +109,7 @@ interface OpenFile {
 
 interface Session {
   uid: number;
+  lastUsed: number;
   files: Map<number, OpenFile>;
 }
 
@@ -154,7 +157,10 @@ export class HgfsServer {
   private readonly sessions = new Map<bigint, Session>();
   private nextHandle = 1;
 
-  constructor(private readonly runner: UserRunner) {}
+  constructor(
+    private readonly runner: UserRunner,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -165,15 +171,18 @@ export class HgfsServer {
     let payload: Buffer = Buffer.alloc(0);
     let status: number = HgfsStatus.SUCCESS;
     let sessionId = h.sessionId;
+    const now = this.now();
+    for (const [id, s] of this.sessions) if (now - s.lastUsed > HGFS_SESSION_IDLE_MS) this.sessions.delete(id);
     try {
       if (h.op === HgfsOp.CREATE_SESSION_V4) {
         if (this.sessions.size >= MAX_SESSIONS) throw new HgfsError(HgfsStatus.TOO_MANY_SESSIONS);
         sessionId = randomBytes(8).readBigUInt64LE(0) & 0x7fffffffffffffffn;
-        this.sessions.set(sessionId, { uid: user.uid, files: new Map() });
+        this.sessions.set(sessionId, { uid: user.uid, lastUsed: now, files: new Map() });
         payload = this.createSessionReply(sessionId);
       } else {
         const s = this.sessions.get(h.sessionId);
         if (s === undefined || s.uid !== user.uid) throw new HgfsError(HgfsStatus.STALE_SESSION);
+        s.lastUsed = now;
         payload = await this.op(user, s, h);
         if (h.op === HgfsOp.DESTROY_SESSION_V4) this.sessions.delete(h.sessionId);
       }

@@ -83,7 +83,7 @@ export class GuestOpsService {
   constructor(private readonly opts: GuestOpsServiceOptions) {
     this.now = opts.now ?? Date.now;
     this.processes = new ProcessTable(this.now);
-    this.hgfs = new HgfsServer(opts.runner);
+    this.hgfs = new HgfsServer(opts.runner, this.now);
   }
 
   tcloHandlers(): Record<string, (args: Buffer) => Promise<TcloResult>> {
