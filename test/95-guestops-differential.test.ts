@@ -70,8 +70,8 @@ const ALLOWED: Record<string, string> = {
   'credential type 11':
     'SAML bearer tokens need VGAuthService: the reference tries it and fails (1); we have no VGAuth and answer NOT_SUPPORTED (6) as guest-ops.md §12.4 says',
   'garbage credential string':
-    'the reference never answers a name/password credential that is not base64 (its vmtoolsd stops responding); we answer 3050',
-  'ping after the garbage credential': 'the reference is no longer answering at all',
+    'the reference crashes (core dump) on a name/password credential that is not base64; we answer 3050',
+  'ping after the garbage credential': 'the reference has crashed',
 };
 
 function command(agent: 'theirs' | 'ours', conf: string): string[] {
@@ -96,7 +96,7 @@ async function run(agent: 'theirs' | 'ours', work: string): Promise<{ replies: s
   let p: SandboxedProcess | null = null;
   let output = '';
   try {
-    p = runSandboxed(command(agent, conf), { env: env(agent, sim), stubsLog: path.join(dir, 'stubs.log'), cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    p = runSandboxed(command(agent, conf), { env: env(agent, sim), stubsLog: path.join(dir, 'stubs.log'), cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     p.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
     p.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
     await p.sandbox.ready;
