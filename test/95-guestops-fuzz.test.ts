@@ -27,6 +27,17 @@ function rng(seed: number): () => number {
   };
 }
 
+// A root hook: runs once after every suite of this mocha process (the whole
+// `npm test` run, or just this file). Operations executed without a valid
+// authentication, counted by the runners (real and fake), must be 0.
+after(() => {
+  console.log(
+    `      guest operations in this run: ${securityCounters.authenticatedExecutions} executed after authentication, ` +
+      `${securityCounters.unauthenticatedExecutions} without (must be 0); PAM calls ${securityCounters.pamCalls}, throttled ${securityCounters.throttled}`,
+  );
+  assert.equal(securityCounters.unauthenticatedExecutions, 0);
+});
+
 describe('95 guestops fuzz', function () {
   this.timeout(600_000);
 

@@ -3,7 +3,7 @@
  * records what it was asked to run (and refuses, counting, anything without
  * a minted AuthenticatedUser — the same check the real runner makes).
  */
-import { AuthenticatedUser, Authenticator, isAuthenticated, PamResult, ThrottlePolicy } from '../../src/services/guestops/auth';
+import { AuthenticatedUser, Authenticator, isAuthenticated, PamResult, securityCounters, ThrottlePolicy } from '../../src/services/guestops/auth';
 import { GuestOpsConfig, GuestOpsService } from '../../src/services/guestops/service';
 import type { StartResult, UserRunner, WorkerReply } from '../../src/services/guestops/runner';
 
@@ -17,6 +17,7 @@ export class RecordingRunner implements UserRunner {
   async runWorker(user: AuthenticatedUser, request: Record<string, unknown> & { op: string }): Promise<WorkerReply> {
     if (!isAuthenticated(user)) {
       this.badAuthExecutions++;
+      securityCounters.unauthenticatedExecutions++;
       throw new Error('unauthenticated');
     }
     this.calls.push({ user: user.user, request });
@@ -25,6 +26,7 @@ export class RecordingRunner implements UserRunner {
   async startProgram(user: AuthenticatedUser, program: { file: string; args: string[] }): Promise<StartResult> {
     if (!isAuthenticated(user)) {
       this.badAuthExecutions++;
+      securityCounters.unauthenticatedExecutions++;
       throw new Error('unauthenticated');
     }
     this.calls.push({ user: user.user, request: { op: 'start', ...program } });
