@@ -5,6 +5,8 @@
 #  - vmware-rpctool:     a small C executable, drop-in for open-vm-tools' tool
 #                        (a Node start alone costs ~40 ms; see docs/design.md)
 #  - vmtoolsd_trap_shim: the LD_PRELOAD trap shim used with the VMX simulator
+#  - vmtoolsd-runas:     guest operations' helper: initgroups/setgid/setuid,
+#                        clean environment, then exec (native/runas/runas.c)
 {
   "variables": {
     "hardening_cflags": [
@@ -34,6 +36,7 @@
         "native/addon/auth.cc",
         "native/system/sysclock.c"
       ],
+      "libraries": ["-lpam"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["<@(hardening_cflags)"],
@@ -67,6 +70,13 @@
       "type": "executable",
       "sources": ["native/system/fsfreeze.c", "native/system/freeze-holder.c"],
       "include_dirs": ["native"],
+      "cflags": ["<@(hardening_cflags)", "-std=gnu11", "-fPIE"],
+      "ldflags": ["<@(hardening_ldflags)", "-pie"]
+    },
+    {
+      "target_name": "vmtoolsd-runas",
+      "type": "executable",
+      "sources": ["native/runas/runas.c"],
       "cflags": ["<@(hardening_cflags)", "-std=gnu11", "-fPIE"],
       "ldflags": ["<@(hardening_ldflags)", "-pie"]
     }

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/shim-env.sh
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(channel timesync quiesce)  # also: daemon (long soak), deploypkg
+[ ${#benches[@]} -gt 0 ] || benches=(channel timesync quiesce guestops)  # also: daemon (long soak), deploypkg
 for b in "${benches[@]}"; do
   node "dist/bench/$b.js"
 done

@@ -17,7 +17,8 @@ apt_packages=(g++ make python3 pkg-config binutils xfsprogs
   libfuse3-3 libudev1 libxml2 libssl3 iproute2 util-linux
   debootstrap umoci runc systemd  # container image build and run, unit verification (97, 98)
   dbus-daemon                     # a private system bus with a fake logind (62-power-logind)
-  cabextract gcab)                # deployPkg tests: cross-check our CAB reader/writer
+  cabextract gcab                 # deployPkg tests: cross-check our CAB reader/writer
+  libpam0g-dev passwd)            # guest ops: PAM (addon), throw-away test users (useradd/chpasswd)
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -50,7 +51,7 @@ fi
 
 # Rebuild native code only when a source changed since the last build.
 native_out=build/Release/vmtools_native.node
-if [ ! -f "$native_out" ] || [ -n "$(find native binding.gyp -newer "$native_out" -print -quit)" ]; then
+if [ ! -f "$native_out" ] || [ ! -x build/Release/vmtoolsd-runas ] || [ ! -x build/Release/vmtoolsd-freeze-holder ] || [ -n "$(find native binding.gyp -newer "$native_out" -print -quit)" ]; then
   log "building native code (addon, vmware-rpctool, trap shim)"
   npx --no-install node-gyp rebuild --loglevel=error >/dev/null
 fi

@@ -27,6 +27,7 @@ import { powerBackendFor, powerOpsServices } from '../daemon/powerOpsService';
 import { timeSyncServices } from '../daemon/timeSyncService';
 import { deployPkgFromConfig } from '../daemon/deployPkgService';
 import { vmbackupServices } from '../daemon/vmbackupService';
+import { guestOpsServices, redactTcloForLog } from '../daemon/guestOpsService';
 import * as path from 'node:path';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
@@ -160,6 +161,13 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   });
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
+  // Guest operations (guest-ops.md): tools.conf [guestoperations] is read at every request.
+  const gops = guestOpsServices({
+    config: () => ({ disabled: cfg().value('guestoperations', 'disabled'), apiDisabled: (api) => cfg().guestOpDisabled(api) }),
+    log: log.child('vix'),
+    // Tests only, and only under the simulator: a private PAM config directory.
+    pamConfDir: d.overridden ? process.env.VMTOOLSD_TEST_PAM_CONFDIR : undefined,
+  });
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
   daemon = new Daemon({
     rpc,
@@ -168,7 +176,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
     // Capabilities go out in the reference's plugin order (guestInfo, powerOps, vmbackup); the others register none.
-    services: combineServices(gi.services, ts.services, power.services, vb.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, ts.services, power.services, vb.services, gops.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {
@@ -180,7 +188,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
       systemd.status(s);
     },
     onCommand: (cmd, reply, ms) => {
-      if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(cmd.toString('latin1').slice(0, 80))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
+      if (log.isEnabled('debug')) log.debug(`TCLO ${JSON.stringify(redactTcloForLog(cmd))} → ${JSON.stringify(reply.toString('latin1').slice(0, 80))} (${ms} ms)`);
     },
     onGiveUp: () => void shutdown(1),
   });

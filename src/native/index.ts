@@ -657,3 +657,37 @@ export function inspectFreezeTarget(p: string): import('./native').FreezeTargetI
   if (typeof p !== 'string' || p === '' || p.includes('\0')) throw new TypeError('path must be a non-empty string without NUL');
   return native().inspectFreezeTarget(p);
 }
+
+// ---------------------------------------------------------------------------
+// Guest operations (issue 7): PAM authentication (native/addon/auth.cc).
+
+import type { NativeAuthBinding, PamAuthResult } from './native';
+export type { PamAuthResult } from './native';
+
+/** The PAM service guest operations authenticate against (guest-ops.md §4.4). */
+export const PAM_SERVICE_VMTOOLSD = 'vmtoolsd';
+
+function authBinding(): NativeAuthBinding {
+  return native() as unknown as NativeAuthBinding;
+}
+
+/**
+ * pam_start(service) → pam_authenticate → pam_acct_mgmt → pam_setcred on a
+ * worker thread. The addon copies `password` before returning and wipes its
+ * copy when PAM is done; the caller wipes its own buffer.
+ */
+export function pamAuthenticate(
+  user: string,
+  password: Uint8Array,
+  opts: { service?: string; confDir?: string; noFailDelay?: boolean } = {},
+): Promise<PamAuthResult> {
+  if (typeof user !== 'string' || user === '' || user.includes('\0')) throw new TypeError('user must be a non-empty string without NUL');
+  if (!(password instanceof Uint8Array)) throw new TypeError('password must be a Uint8Array');
+  if (password.includes(0)) throw new TypeError('password must not contain NUL');
+  return authBinding().pamAuthenticate(opts.service ?? PAM_SERVICE_VMTOOLSD, user, password, opts.confDir ?? null, opts.noFailDelay === true);
+}
+
+/** PAM return code number → name (for the "infrastructure vs denied" split). */
+export function pamCodeNames(): Map<number, string> {
+  return new Map(Object.entries(authBinding().pamCodes).map(([k, v]) => [v, k]));
+}

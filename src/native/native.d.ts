@@ -329,3 +329,25 @@ export interface NativeBinding {
   /** Opens `path` (O_DIRECTORY) and fstat()s it and "..". Throws code 'FREEZE_TARGET' with `errno`. */
   inspectFreezeTarget(path: string): FreezeTargetInfo;
 }
+
+// ---------------------------------------------------------------------------
+// Guest operations (issue 7): PAM on a worker thread (native/addon/auth.cc).
+
+export interface PamAuthResult {
+  /** pam_authenticate, pam_acct_mgmt and pam_setcred all succeeded. */
+  ok: boolean;
+  /** The Linux-PAM return code of the step that decided (PAM_SUCCESS = 0). */
+  pamCode: number;
+  /** 'start' | 'authenticate' | 'acct_mgmt' | 'setcred' */
+  stage: string;
+  /** pam_strerror of pamCode (never contains the password). */
+  message: string;
+}
+
+export interface NativeAuthBinding {
+  /** The whole PAM exchange for `service` on a libuv worker; `confDir` uses pam_start_confdir (tests). */
+  /** `noFailDelay` (tests only) replaces PAM's ~2 s failure delay with none. */
+  pamAuthenticate(service: string, user: string, password: Uint8Array, confDir: string | null, noFailDelay?: boolean): Promise<PamAuthResult>;
+  /** PAM return codes by name (PAM_SUCCESS, PAM_AUTH_ERR, …). */
+  pamCodes: Record<string, number>;
+}

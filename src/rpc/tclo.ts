@@ -16,6 +16,15 @@ export interface TcloCommand {
   args: Buffer;
 }
 
+/**
+ * Marks a handler that must see its arguments byte for byte, trailing NULs
+ * included (a VIX request ends with its credential's NUL, guest-ops.md §3.1).
+ */
+export const RAW_TCLO_ARGS: unique symbol = Symbol('rawTcloArgs');
+export function rawArgsHandler(h: TcloHandler): TcloHandler {
+  return Object.assign(h, { [RAW_TCLO_ARGS]: true });
+}
+
 /** Splits a host command as StrUtil_GetNextToken does; null for an empty or blank command. */
 export function parseTcloCommand(message: Buffer): TcloCommand | null {
   let end = message.length;
@@ -58,7 +67,10 @@ export class TcloDispatcher {
     const handler = this.handlers.get(cmd.name);
     if (!handler) return frameTcloReply({ ok: false, result: TCLO_UNKNOWN_COMMAND });
     try {
-      return frameTcloReply(await handler(cmd.args));
+      const raw = (handler as { [RAW_TCLO_ARGS]?: boolean })[RAW_TCLO_ARGS] === true;
+      // args is a view into message: the raw form is the same start, up to the real end.
+      const args = raw ? message.subarray(cmd.args.byteOffset - message.byteOffset) : cmd.args;
+      return frameTcloReply(await handler(args));
     } catch (e) {
       return frameTcloReply({ ok: false, result: e instanceof Error ? e.message : String(e) });
     }
