@@ -32,7 +32,8 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pidNamespaceInode } from '../src/services/powerops';
+import { targetRootFromEnv, TARGET_ROOT_ENV } from '../src/daemon/deployPkgService';
+import { chooseBackend, pidNamespaceInode, RefusedBackend, SystemdBackend } from '../src/services/powerops';
 import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { CUST_STATIC, makePackage, makeTargetRoot } from './helpers/deploypkg';
@@ -166,6 +167,40 @@ function linuxkitToolsConf(): string {
   assert.ok(m, 'the LinuxKit yml writes etc/vmware-tools/tools.conf');
   return m[1].split('\n').map((l) => l.replace(/^ {6}/, '')).join('\n');
 }
+
+describe('container defaults: target root from the environment, auto under the simulator with the test\'s stubs', function () {
+  it(`${TARGET_ROOT_ENV}: the default of [deployPkg] target-root; never the real / under the simulator`, function () {
+    assert.deepEqual(targetRootFromEnv({}, false), {});
+    assert.deepEqual(targetRootFromEnv({ [TARGET_ROOT_ENV]: ' ' }, true), {});
+    assert.deepEqual(targetRootFromEnv({ [TARGET_ROOT_ENV]: '/host' }, false), { root: '/host' });
+    assert.deepEqual(targetRootFromEnv({ [TARGET_ROOT_ENV]: '/host/' }, true), { root: '/host' });
+    assert.deepEqual(targetRootFromEnv({ [TARGET_ROOT_ENV]: '/' }, false), { root: '/' });
+    assert.match(targetRootFromEnv({ [TARGET_ROOT_ENV]: '/host/..' }, true).ignored ?? '', /ignored under the VMX simulator/);
+    assert.match(targetRootFromEnv({ [TARGET_ROOT_ENV]: 'host' }, false).ignored ?? '', /not an absolute path/);
+  });
+
+  it('simulator + auto: the real choice only when the test vouched for it, else refused (never a fallback)', function () {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'vmtoolsd-ct-choice-'));
+    try {
+      const root = path.join(base, 'root');
+      fs.mkdirSync(path.join(root, 'run', 'systemd', 'system'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'usr', 'bin'), { recursive: true });
+      const systemctl = path.join(root, 'usr', 'bin', 'systemctl');
+      fs.writeFileSync(systemctl, '#!/bin/sh\n', { mode: 0o755 });
+      const choose = (env: NodeJS.ProcessEnv) => chooseBackend({ backend: 'auto' }, { simulator: true, root, env });
+      const ok = choose({ VMTOOLSD_POWER_STUBS: systemctl });
+      assert.ok(ok.backend instanceof SystemdBackend, ok.reason);
+      assert.match(ok.reason, /^simulator mode, vouched for by the test: auto: systemd/);
+      const other = choose({ VMTOOLSD_POWER_STUBS: '/elsewhere' });
+      assert.ok(other.backend instanceof RefusedBackend);
+      assert.match(other.reason, /refusing auto's choice \(systemd\): .*not vouched for/);
+      assert.match(choose({}).reason, /no real halt\/reboot backend is ever chosen automatically/);
+      assert.equal(choose({ VMTOOLSD_POWER_STUBS: systemctl, VMTOOLSD_POWER_RECORD: path.join(base, 'r') }).backend.name, 'record');
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('container image: power operations and guest customization (runc, simulator)', function () {
   let runtime: string | null = null;
@@ -360,7 +395,11 @@ describe('container image: power operations and guest customization (runc, simul
         }
         await sleep(300);
         const log = fs.readFileSync(path.join(dir, 'rec', 'init.log'), 'utf8');
-        const signals = log.trim().split('\n').filter((l) => l.startsWith('signal ')).map((l) => l.replace(/ from \d+$/, ''));
+        // SIGURG (23) is not the daemon's: the Go runtime of `runc init`, which
+        // execs the fake init, uses it to preempt its threads, and a pending
+        // one survives the exec. Every other signal is kept.
+        const signals = log.trim().split('\n').filter((l) => l.startsWith('signal ') && !l.startsWith('signal 23 ')).map((l) => l.replace(/ from \d+$/, ''));
+        if (process.env.VMTOOLSD_TEST_DEBUG) console.log(log);
         return { statuses, signals, ct, rpc };
       } finally {
         await ct.stop();
