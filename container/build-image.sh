@@ -170,6 +170,7 @@ umoci config --image "$layout:$TAG" \
   --config.cmd /usr/bin/vmtoolsd \
   --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --config.env "SYSTEMD_IGNORE_CHROOT=1" \
+  --config.env "VMTOOLSD_DEPLOYPKG_TARGET_ROOT=/host" \
   --config.stopsignal SIGTERM \
   --config.label "name=$IMAGE_NAME" \
   --config.label "version=$version" \

@@ -317,9 +317,9 @@ export const SCHEMA = {
       origin: 'extension',
       description: 'Who applies cust.cfg when cloud-init does not: command = the package\'s own command (VMware\'s Perl engine), as open-vm-tools; native = our built-in engine; auto = the command when its program (e.g. /usr/bin/perl) exists and the target root is /, else native.',
     }),
-    'target-root': optionalPathKey('/ (under the VMX simulator: a scratch directory, never the real /)', {
+    'target-root': optionalPathKey('$VMTOOLSD_DEPLOYPKG_TARGET_ROOT (the container image sets /host), else / (under the VMX simulator: a scratch directory, never the real /)', {
       origin: 'extension',
-      description: 'Root of the system being customized; /host in the container (the host\'s root bind-mounted). Files, cloud-init and scripts are looked up and written under it.',
+      description: 'Root of the system being customized; /host in the container (the host\'s root bind-mounted; the image\'s environment makes it the default). Files, cloud-init and scripts are looked up and written under it.',
     }),
   },
   guestoperations: {

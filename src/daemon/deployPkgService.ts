@@ -279,10 +279,14 @@ export function deployPkgFromConfig(o: {
   detect: { vmxType: number; overridden: boolean };
   log: Logger;
   reboot?: () => Promise<{ ok: boolean; why?: string }>;
+  /** Default process.env; read: TARGET_ROOT_ENV. */
+  env?: NodeJS.ProcessEnv;
 }): { services: DaemonServices; service: DeployPkgService } {
   const v = <T>(key: string): T => o.cfg().value('deployPkg', key) as T;
-  const configuredRoot = v<string | undefined>('target-root');
   const simulator = o.detect.overridden;
+  const fromEnv = targetRootFromEnv(o.env ?? process.env, simulator);
+  if (fromEnv.ignored) o.log.warn(fromEnv.ignored);
+  const configuredRoot = v<string | undefined>('target-root') ?? fromEnv.root;
   const paths = defaultPaths({ targetRoot: configuredRoot, simulator });
   if (simulator && configuredRoot === undefined) o.log.info(`VMX simulator: customizing the scratch root ${paths.targetRoot}, not /`);
   const built = deployPkgServices({
@@ -314,6 +318,24 @@ export function deployPkgFromConfig(o: {
     if (made) o.log.info(`created ${made} for cloud-init's plugin check`);
   }
   return built;
+}
+
+/**
+ * The default of `[deployPkg] target-root` when tools.conf leaves it unset.
+ * The container image sets it to /host (container/build-image.sh), where the
+ * run line binds the host's root, so customization writes the host's files
+ * without the user editing tools.conf. Must be absolute. Under the VMX
+ * simulator a value naming the real / is ignored: the real root is never a
+ * default there (the scratch root is used instead).
+ */
+export const TARGET_ROOT_ENV = 'VMTOOLSD_DEPLOYPKG_TARGET_ROOT';
+
+export function targetRootFromEnv(env: NodeJS.ProcessEnv, simulator: boolean): { root?: string; ignored?: string } {
+  const raw = (env[TARGET_ROOT_ENV] ?? '').trim();
+  if (raw === '') return {};
+  if (!path.isAbsolute(raw)) return { ignored: `${TARGET_ROOT_ENV}=${raw} ignored: not an absolute path` };
+  if (simulator && path.resolve(raw) === '/') return { ignored: `${TARGET_ROOT_ENV}=${raw} ignored under the VMX simulator: the real / is never a default target` };
+  return { root: path.resolve(raw) };
 }
 
 /** §1: the plugin loads only on ESX ("scalable server"), vm_vmx_type.h VMX_TYPE_SCALABLE_SERVER. */

@@ -271,7 +271,7 @@ export class InitSignalBackend implements PowerBackend {
     if (init.kind !== 'systemd' && init.kind !== 'busybox') {
       return {
         ok: false,
-        why: `PID 1 is ${init.comm || '?'} (${init.exe || 'exe unreadable'}), ${init.kind === 'sysvinit' ? 'sysvinit, which has no power-off signal' : 'not an init we know the signals of'}: use [powerops] backend = shutdown or systemd`,
+        why: `PID 1 is ${init.comm || '?'} (${init.exe || 'exe unreadable: /proc/1/exe needs CAP_SYS_PTRACE when PID 1 has capabilities we lack'}), ${init.kind === 'sysvinit' ? 'sysvinit, which has no power-off signal' : 'not an init we know the signals of'}: use [powerops] backend = shutdown or systemd`,
       };
     }
     const s = INIT_SIGNALS[init.kind][action];
@@ -393,10 +393,29 @@ export function chooseBackend(cfg: PowerBackendConfig, penv: PowerEnvironment): 
   }
 
   if (penv.simulator) {
-    return recordFile
-      ? { backend: new RecordBackend(recordFile), reason: `simulator mode: auto = record (${recordFile})` }
-      : refuse('simulator mode: no real halt/reboot backend is ever chosen automatically; set [powerops] backend = record and record-file');
+    if (recordFile) return { backend: new RecordBackend(recordFile), reason: `simulator mode: auto = record (${recordFile})` };
+    if (!env.VMTOOLSD_POWER_STUBS && !env.VMTOOLSD_POWER_OUTER_PIDNS) {
+      return refuse('simulator mode: no real halt/reboot backend is ever chosen automatically; set [powerops] backend = record and record-file');
+    }
+    // The test made a fake system (stub systemctl, fake /run/systemd, a PID
+    // namespace with a recording init; e.g. the container tests): make the
+    // real choice, then hold it to the same checks as a named backend.
+    const real = chooseAuto(root, procDir, env, systemctl, bus);
+    const b = real.backend;
+    const problem =
+      b instanceof SystemdBackend ? simulatorStubCheck(env, [b.systemctl])
+      : b instanceof LogindBackend ? simulatorStubCheck(env, [b.busSocket])
+      : b instanceof InitSignalBackend ? simulatorPidNsCheck(env, procDir)
+      : simulatorStubCheck(env, [SHUTDOWN_COMMAND, ...REFERENCE_SYSTEMCTLS.filter((p) => fs.existsSync(p))]);
+    return problem
+      ? refuse(`simulator mode: refusing auto's choice (${b.name}): ${problem}`)
+      : { backend: b, reason: `simulator mode, vouched for by the test: ${real.reason}` };
   }
+  return chooseAuto(root, procDir, env, systemctl, bus);
+}
+
+/** `auto` outside the simulator (the order is chooseBackend's comment). */
+function chooseAuto(root: string, procDir: string, env: NodeJS.ProcessEnv, systemctl: string | undefined, bus: string): BackendChoice {
   const ct = detectContainer(root, procDir, env);
   const where = ct.container ? `in a container (${ct.evidence}${ct.hostPidNamespace ? ', host PID namespace' : ', own PID namespace'})` : 'not in a container';
   const systemdRuns = fs.existsSync(path.join(root, 'run', 'systemd', 'system'));
