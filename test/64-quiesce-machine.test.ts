@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectFreezeTarget } from '../src/native';
-import { parseTcloCommand } from '../src/rpc/tclo';
+import { parseTcloCommand, TcloDispatcher } from '../src/rpc/tclo';
 import type { RpcReply } from '../src/rpc/types';
 import {
   compileExclusions, encodeStartWithOpts, localMounts, manifestText, parseMountTable, parseStartWithOpts, selectFreezeTargets,
@@ -58,7 +58,20 @@ describe('vmbackup mount selection (quiesce.md §4.1)', () => {
     }
   });
 
-  it('startWithOpts XDR survives the dispatcher dropping trailing NULs (the zero tail of the body)', () => {
+  it('the dispatcher hands startWithOpts its XDR body byte for byte, zero tail included', async () => {
+    const body = encodeStartWithOpts({ quiesceFS: true, execScripts: true, timeout: 0 });
+    assert.equal(body[body.length - 1], 0, 'the body ends in zeros');
+    const d = new TcloDispatcher();
+    let seen: Buffer | undefined;
+    const m = new VmBackupService({} as never);
+    // The registered handler, wrapped around a spy: the dispatcher must see the raw marker on it.
+    const real = m.tcloHandlers()['vmbackup.startWithOpts'];
+    d.register('vmbackup.startWithOpts', Object.assign(async (args: Buffer) => ((seen = Buffer.from(args)), { ok: true, result: '' }), real));
+    await d.dispatch(Buffer.concat([Buffer.from('vmbackup.startWithOpts'), body]));
+    assert.deepEqual(seen, body);
+  });
+
+  it('startWithOpts XDR survives a relay dropping trailing NULs (the zero tail of the body)', () => {
     const cmd = Buffer.concat([Buffer.from('vmbackup.startWithOpts'), encodeStartWithOpts({ quiesceFS: true, execScripts: true, timeout: 0 })]);
     const parsed = parseTcloCommand(cmd)!;
     assert.ok(parsed.args.length < cmd.length - 'vmbackup.startWithOpts'.length, 'the tail was dropped');

@@ -15,6 +15,7 @@
  */
 import * as fs from 'node:fs';
 import { withNul } from '../../rpc/rpcout';
+import { rawArgsHandler } from '../../rpc/tclo';
 import type { RpcSender, TcloHandler, TcloResult } from '../../rpc/types';
 import {
   DEFAULT_TIMEOUT_S, ERR_DONE_STATE, ERR_IN_PROGRESS, ERR_INIT, ERR_NO_COMPLETE, ERR_NO_OP, ERR_PARAM_VERSION, ERR_XDR,
@@ -154,7 +155,8 @@ export class VmBackupService {
   tcloHandlers(): Record<string, TcloHandler> {
     return {
       'vmbackup.start': (args) => this.start(args, false),
-      'vmbackup.startWithOpts': (args) => this.start(args, true),
+      // XDR ends in zeros more often than not: the body byte for byte (quiesce.md §1.2).
+      'vmbackup.startWithOpts': rawArgsHandler((args) => this.start(args, true)),
       'vmbackup.snapshotDone': () => this.snapshotDone(),
       'vmbackup.abort': () => this.abort(),
       'vmbackup.snapshotCompleted': () => ({ ok: false, result: ERR_NO_COMPLETE }),

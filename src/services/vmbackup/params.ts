@@ -57,11 +57,12 @@ export function parseStart(args: Buffer, conf: () => StartConfig): QuiesceParams
 }
 
 /**
- * Reads XDR; bytes past the end read as zero. The TCLO dispatcher
- * (src/rpc/tclo.ts) drops trailing NULs of a command, and the tail of a
- * GuestQuiesceParams body is often zeros (timeout 0, empty diskUuids), so
- * what is missing can only have been zeros. A message that is really short
- * still fails: its version or lengths come out as 0 / inconsistent.
+ * Reads XDR; bytes past the end read as zero. The handler receives the body
+ * byte for byte (rawArgsHandler), but a host or relay that trims trailing
+ * NULs would cut exactly the zero tail of a GuestQuiesceParams body
+ * (timeout 0, empty diskUuids), so what is missing can only have been zeros.
+ * A message that is really short still fails: its version or lengths come
+ * out as 0 / inconsistent.
  */
 class XdrReader {
   private off = 0;
