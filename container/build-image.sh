@@ -49,9 +49,9 @@ base_packages=(systemd systemd-sysv libstdc++6)
 # run, so modification times would always say "stale").
 inputs_hash() {
   {
-    find dist/src build/Release/vmtools_native.node build/Release/vmware-rpctool bin \
-         package.json package-lock.json scripts/install.sh container units \
-         $( [ -d pam ] && echo pam ) -type f ! -path 'dist/src/sim/*' ! -path 'dist/src/demo/*' \
+    find dist/src build/Release/vmtools_native.node build/Release/vmware-rpctool \
+         build/Release/vmtoolsd-runas build/Release/vmtoolsd-freeze-holder bin \
+         package.json package-lock.json scripts/install.sh container units pam -type f ! -path 'dist/src/sim/*' ! -path 'dist/src/demo/*' \
          ! -name '*.map' -print0 2>/dev/null | sort -z | xargs -0 sha256sum
     "$NODE_BIN" -v; stat -c '%s %Y' "$NODE_BIN"
     printf '%s\n' "$SUITE" "$MIRROR" "$IMAGE_NAME" "$TAG"
@@ -64,7 +64,8 @@ if [ "${1:-}" = "--if-stale" ] && [ -f "$archive" ] && [ -f "$archive.inputs" ] 
   exit 0
 fi
 
-for f in dist/src/cli/vmtoolsd.js build/Release/vmtools_native.node build/Release/vmware-rpctool; do
+for f in dist/src/cli/vmtoolsd.js build/Release/vmtools_native.node build/Release/vmware-rpctool \
+         build/Release/vmtoolsd-runas build/Release/vmtoolsd-freeze-holder pam/vmtoolsd; do
   [ -e "$f" ] || die "$f missing: run bash scripts/setup.sh first"
 done
 [ -x "$NODE_BIN" ] || die "no node runtime (set NODE_BIN)"
@@ -119,11 +120,10 @@ tar -C "$rootfs" --numeric-owner -xf "$base"
 # dependencies are libc, libstdc++ and libgcc, all in the base).
 install -D -m 0755 "$NODE_BIN" "$rootfs/usr/local/bin/node"
 bash scripts/install.sh --destdir "$rootfs" --prefix /usr --no-units
-# Guest operations authenticate through PAM service "vmtoolsd". The
-# repository's pam/vmtoolsd (copied by install.sh) wins; otherwise the
-# reference's stack without pam_shells (host users' shells are not in the
-# image's /etc/shells).
-[ -e "$rootfs/etc/pam.d/vmtoolsd" ] || install -m 0644 container/pam.d/vmtoolsd "$rootfs/etc/pam.d/vmtoolsd"
+# Guest operations authenticate through PAM service "vmtoolsd": the
+# repository's pam/vmtoolsd, copied by install.sh, and nothing else (it
+# includes pam_shells, which reads the host's /etc/shells through the bind).
+cmp -s pam/vmtoolsd "$rootfs/etc/pam.d/vmtoolsd" || die "/etc/pam.d/vmtoolsd in the image is not pam/vmtoolsd"
 # Files the INSTALL label puts on the host.
 install -d "$rootfs/usr/lib/vmtoolsd-node/container"
 install -m 0644 units/vmtoolsd-podman.service units/vmtoolsd-docker.service "$rootfs/usr/lib/vmtoolsd-node/container/"
@@ -133,7 +133,7 @@ install -d "$rootfs/exports"
 install -m 0644 container/atomic/manifest.json container/atomic/config.json.template \
   container/atomic/service.template container/atomic/tmpfiles.template "$rootfs/exports/"
 # Mount points of the documented binds (container/README.md).
-install -d "$rootfs/host" "$rootfs/etc/vmware-tools" "$rootfs/run/systemd"
+install -d "$rootfs/host" "$rootfs/etc/vmware-tools" "$rootfs/run/systemd" "$rootfs/home"
 
 # The image must run: Node, the addon and both CLIs, inside the new root
 # (with a clean environment: nothing of this machine's may help).
@@ -145,11 +145,31 @@ inroot node -e '
   require("/usr/lib/vmtoolsd-node/dist/src/cli/toolboxCmd.js");' ||
   die "the addon or the toolbox command does not load on the image's Node"
 inroot vmtoolsd --help >/dev/null || die "vmtoolsd --help fails in the image"
+# The helpers the daemon spawns, found where the daemon looks for them
+# (guestops/runner.ts findRunasHelper, vmbackup/holder.ts findHolder: upwards
+# from dist/ to build/Release), executable, and running on the image's libc.
+inroot node -e '
+  const fs = require("fs");
+  const pkg = "/usr/lib/vmtoolsd-node/dist/src/services/";
+  const runas = require(pkg + "guestops/runner.js").findRunasHelper();
+  const holder = require(pkg + "vmbackup/holder.js").findHolder();
+  for (const [what, p] of [["vmtoolsd-runas", runas], ["vmtoolsd-freeze-holder", holder]]) {
+    if (!p || !fs.existsSync(p)) { console.error(what + " not found by the daemon (" + p + ")"); process.exit(1); }
+    fs.accessSync(p, fs.constants.X_OK);
+    console.log(p);
+  }' >"$work/helpers" || die "the guest-ops or freeze helper is missing from the image"
+# With --help both refuse with their usage (freeze holder: 64, EX_USAGE;
+# runas: 127, its "usage" stage): enough to show the image's dynamic linker
+# runs them, without freezing or running anything.
+for h in $(cat "$work/helpers"); do
+  set +e; inroot "$h" --help </dev/null >/dev/null 2>&1; rc=$?; set -e
+  case "$rc" in 64|127) ;; *) die "$h does not run in the image (exit $rc)" ;; esac
+done
 inroot sh -c 'command -v vmware-toolbox-cmd && command -v vmware-rpctool && command -v systemctl && command -v shutdown' >/dev/null ||
   die "PATH incomplete in the image"
 
 # The run line (RUN label, container/README.md explains every bind).
-binds="-v /run/systemd:/run/systemd -v /:/host:rslave -v /etc/passwd:/etc/passwd:ro -v /etc/shadow:/etc/shadow:ro -v /var/log:/var/log -v /tmp:/tmp -v /etc/vmware-tools:/etc/vmware-tools -v /etc/os-release:/etc/os-release:ro"
+binds="-v /run/systemd:/run/systemd -v /:/host:rslave -v /etc/passwd:/etc/passwd:ro -v /etc/shadow:/etc/shadow:ro -v /etc/group:/etc/group:ro -v /etc/shells:/etc/shells:ro -v /home:/home:rslave -v /var/log:/var/log -v /tmp:/tmp -v /etc/vmware-tools:/etc/vmware-tools -v /etc/os-release:/etc/os-release:ro"
 flags="--privileged --net=host --pid=host --ipc=host --uts=host -e SYSTEMD_IGNORE_CHROOT=1"
 run_label="podman run -d --replace --name \${NAME} $flags $binds \${IMAGE}"
 install_label="podman run --rm --privileged -v /:/host -e HOST=/host -e NAME=\${NAME} -e IMAGE=\${IMAGE} \${IMAGE} /usr/lib/vmtoolsd-node/container/install-host.sh install"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the built agent (dist/, build/Release/) as a native system service:
 #   $DESTDIR$PREFIX/lib/vmtoolsd-node/   the package: bin/, dist/src/, the addon,
-#                                        vmware-rpctool, production node_modules/
+#                                        vmware-rpctool, the helpers vmtoolsd-runas
+#                                        (guest operations) and vmtoolsd-freeze-holder
+#                                        (quiesce), production node_modules/
 #   $DESTDIR$PREFIX/bin/                 vmtoolsd, vmware-rpctool, vmware-toolbox-cmd
 #   $DESTDIR$UNITDIR/vmtoolsd.service    (unless --no-units), ExecStart= pointing at $PREFIX/bin
 #   $DESTDIR/etc/pam.d/vmtoolsd          (if the repository has pam/vmtoolsd and none is there yet)
@@ -51,7 +53,8 @@ prefix=${prefix%/}
 log() { printf 'install: %s\n' "$*" >&2; }
 
 for f in dist/src/cli/vmtoolsd.js dist/src/cli/toolboxCmd.js \
-         build/Release/vmtools_native.node build/Release/vmware-rpctool; do
+         build/Release/vmtools_native.node build/Release/vmware-rpctool \
+         build/Release/vmtoolsd-runas build/Release/vmtoolsd-freeze-holder; do
   [ -e "$f" ] || { echo "install.sh: $f missing; build first (bash scripts/setup.sh)" >&2; exit 1; }
 done
 
@@ -64,6 +67,10 @@ install -m 0644 package.json "$pkg/"
 install -m 0755 bin/vmtoolsd bin/vmware-toolbox-cmd "$pkg/bin/"
 install -m 0755 build/Release/vmware-rpctool "$pkg/build/Release/"
 install -m 0644 build/Release/vmtools_native.node "$pkg/build/Release/"
+# Spawned by the daemon, found upwards from dist/ in build/Release
+# (guestops/runner.ts findRunasHelper, vmbackup/holder.ts findHolder). Not
+# on PATH: they are the daemon's, never a user's command.
+install -m 0755 build/Release/vmtoolsd-runas build/Release/vmtoolsd-freeze-holder "$pkg/build/Release/"
 ln -sfn ../build/Release/vmware-rpctool "$pkg/bin/vmware-rpctool"
 
 # Compiled sources without the simulator, the demo and source maps: none of

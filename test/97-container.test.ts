@@ -14,6 +14,12 @@
  * capabilities and no_new_privileges, and its root file system is read-only. The trap shim is
  * NOT in the image: it is bound in from build/Release for this test only,
  * with the simulator's socket directory.
+ *
+ * Guest operations run against a scratch "host" account database bound where
+ * the run line binds the host's (/etc/passwd, shadow, group, shells, /home):
+ * files this test writes, never this machine's accounts. For that the
+ * container also keeps CAP_SETUID/CAP_SETGID (vmtoolsd-runas). No quiesce
+ * operation is started: nothing is frozen.
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -22,12 +28,58 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
+import { bodies, buildMessage, Creds, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
 const CONTAINER_HOSTNAME = 'vmtoolsd-in-container';
 const SIM_DIR_IN_CONTAINER = '/run/vmtoolsd-sim';
 const SHIM_IN_CONTAINER = '/run/vmtoolsd-test/vmtoolsd_trap_shim.so';
+
+/** The scratch host accounts (guest-ops.md §4: name/password checked by PAM). */
+const GUEST = { name: 'vmtguest', uid: 4242, gid: 4242, password: 'Guest-Pw-4242', shell: '/bin/vmtsh' };
+const EXTRA_GROUP = { name: 'vmtgrp', gid: 4343 };
+/** Its shell, /bin/dash, is in the image's Debian /etc/shells but not in the bound one. */
+const NOSHELL = { name: 'vmtdash', uid: 4244, gid: 4244, password: 'Dash-Pw-4244', shell: '/bin/dash' };
+/** VIX_E_GUEST_USER_PERMISSIONS, the reference's answer to every bad credential (guest-ops.md §4). */
+const VIX_E_GUEST_USER_PERMISSIONS = 3050;
+/** vmbackup's capability: tools.capability.features index 36 (VMBACKUP_NVME), as test 64 checks natively. */
+const CAP_VMBACKUP_NVME = 36;
+
+/**
+ * A "host" account database: the image's files plus the guest-ops users,
+ * bound into the container as the run line binds the host's.
+ */
+function writeHostAccounts(rootfs: string, dir: string): Record<string, string> {
+  const img = (f: string): string => fs.readFileSync(path.join(rootfs, 'etc', f), 'utf8').replace(/\n?$/, '\n');
+  const hash = (pw: string): string => run('openssl', ['passwd', '-6', '-salt', 'vmtoolsd97', pw]).trim();
+  const files: Record<string, string> = {
+    passwd: img('passwd') +
+      `${GUEST.name}:x:${GUEST.uid}:${GUEST.gid}::/home/${GUEST.name}:${GUEST.shell}\n` +
+      `${NOSHELL.name}:x:${NOSHELL.uid}:${NOSHELL.gid}::/home/${NOSHELL.name}:${NOSHELL.shell}\n`,
+    shadow: img('shadow') +
+      `${GUEST.name}:${hash(GUEST.password)}:19000:0:99999:7:::\n` +
+      `${NOSHELL.name}:${hash(NOSHELL.password)}:19000:0:99999:7:::\n`,
+    group: img('group') +
+      `${GUEST.name}:x:${GUEST.gid}:\n${NOSHELL.name}:x:${NOSHELL.gid}:\n${EXTRA_GROUP.name}:x:${EXTRA_GROUP.gid}:${GUEST.name}\n`,
+    // Not the image's Debian list: the guest's shell is here, /bin/dash is not.
+    shells: '/bin/sh\n/bin/bash\n/usr/bin/bash\n' + `${GUEST.shell}\n`,
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  const out: Record<string, string> = {};
+  for (const [f, text] of Object.entries(files)) {
+    out[f] = path.join(dir, f);
+    fs.writeFileSync(out[f], text, { mode: f === 'shadow' ? 0o640 : 0o644 });
+  }
+  out.home = path.join(dir, 'home');
+  fs.mkdirSync(out.home, { mode: 0o755 });
+  for (const u of [GUEST, NOSHELL]) {
+    const h = path.join(out.home, u.name);
+    fs.mkdirSync(h, { mode: 0o700 });
+    fs.chownSync(h, u.uid, u.gid);
+  }
+  return out;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -58,7 +110,7 @@ function rpciText(log: SimLogEntry[]): string[] {
 interface OciMount { destination: string; type: string; source: string; options?: string[] }
 
 /** The runtime config for this test (see the file comment for why each choice). */
-function testConfig(base: Record<string, any>, simDir: string, confDir: string): Record<string, any> {
+function testConfig(base: Record<string, any>, simDir: string, confDir: string, accounts: Record<string, string>): Record<string, any> {
   const cfg = structuredClone(base);
   const env: string[] = (cfg.process.env as string[]).filter((e) => !e.startsWith('LD_PRELOAD='));
   env.push(
@@ -70,7 +122,8 @@ function testConfig(base: Record<string, any>, simDir: string, confDir: string):
   cfg.process.args = ['/usr/bin/vmtoolsd', '--log-level', 'info'];
   cfg.process.terminal = false;
   cfg.process.noNewPrivileges = true;
-  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+  // vmtoolsd-runas needs setuid/setgid (and initgroups' setgroups) to become the guest user.
+  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETUID', 'CAP_SETGID'];
   cfg.process.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
   cfg.hostname = CONTAINER_HOSTNAME;
   cfg.root = { path: 'rootfs', readonly: true };
@@ -84,6 +137,9 @@ function testConfig(base: Record<string, any>, simDir: string, confDir: string):
     { destination: SHIM_IN_CONTAINER, type: 'bind', source: SHIM_LIBRARY, options: ['bind', 'ro'] },
     { destination: SIM_DIR_IN_CONTAINER, type: 'bind', source: simDir, options: ['bind', 'rw'] },
     { destination: '/etc/vmware-tools', type: 'bind', source: confDir, options: ['bind', 'ro'] },
+    // The run line's guest-ops binds, from the scratch "host" accounts.
+    ...['passwd', 'shadow', 'group', 'shells'].map((f) => ({ destination: `/etc/${f}`, type: 'bind', source: accounts[f], options: ['bind', 'ro'] })),
+    { destination: '/home', type: 'bind', source: accounts.home, options: ['bind', 'rw'] },
   );
   cfg.mounts = mounts;
   cfg.linux = cfg.linux ?? {};
@@ -105,6 +161,14 @@ describe('container image (umoci bundle run with runc against the simulator)', f
   let output = '';
   let simDir = '';
   let installLabel = '';
+  let accounts: Record<string, string> = {};
+  let sentAtRegister: string[] = [];
+
+  const vix = async (opCode: number, creds?: Creds, body?: Buffer): Promise<VixReply> => {
+    const reply = await sim!.client.sendTclo(relayedCommand(buildMessage({ opCode, body, creds })), { timeoutMs: 20_000 });
+    assert.equal(reply.subarray(0, 3).toString('latin1'), 'OK ', `TCLO reply ${JSON.stringify(reply.toString('latin1'))}\n${output}`);
+    return parseReply(reply.subarray(3));
+  };
 
   before(async function () {
     if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
@@ -130,8 +194,9 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     const confDir = path.join(work, 'vmware-tools');
     fs.mkdirSync(confDir);
     fs.writeFileSync(path.join(confDir, 'tools.conf'), '[guestinfo]\npoll-interval = 2\n');
+    accounts = writeHostAccounts(path.join(bundle, 'rootfs'), path.join(work, 'host-accounts'));
     const base = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(testConfig(base, simDir, confDir), null, 2));
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(testConfig(base, simDir, confDir, accounts), null, 2));
 
     sim = await startSimulator({ trapSocket: path.join(simDir, 'trap.sock') });
     containerId = `vmtoolsd-test-${process.pid}`;
@@ -161,7 +226,8 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     const labels: Record<string, string> = config.config.Labels;
     for (const want of ['--privileged', '--net=host', '--pid=host', '--ipc=host', '--uts=host', '-e SYSTEMD_IGNORE_CHROOT=1',
       '-v /run/systemd:/run/systemd', '-v /:/host', '-v /etc/passwd:/etc/passwd:ro', '-v /etc/shadow:/etc/shadow:ro',
-      '-v /var/log:/var/log', '-v /tmp:/tmp', '-v /etc/vmware-tools:/etc/vmware-tools']) {
+      '-v /etc/group:/etc/group:ro', '-v /etc/shells:/etc/shells:ro', '-v /home:/home',
+      '-v /var/log:/var/log', '-v /tmp:/tmp', '-v /etc/vmware-tools:/etc/vmware-tools', '-v /etc/os-release:/etc/os-release:ro']) {
       assert.ok(labels.RUN.includes(want), `RUN label lacks ${want}: ${labels.RUN}`);
     }
     assert.match(labels.INSTALL, /-v \/:\/host .*install-host\.sh install$/);
@@ -180,6 +246,12 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     for (const p of ['usr/bin/vmtoolsd', 'usr/bin/vmware-rpctool', 'usr/bin/vmware-toolbox-cmd', 'usr/local/bin/node', 'etc/pam.d/vmtoolsd', 'exports/config.json.template']) {
       assert.ok(fs.existsSync(path.join(rootfs, p)), `${p} missing from the image`);
     }
+    // The PAM service is the repository's, and the daemon's helpers are where it looks for them.
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'pam.d', 'vmtoolsd'), 'utf8'), fs.readFileSync(path.join(REPO_ROOT, 'pam', 'vmtoolsd'), 'utf8'));
+    for (const h of ['vmtoolsd-runas', 'vmtoolsd-freeze-holder']) {
+      const st = fs.statSync(path.join(rootfs, 'usr', 'lib', 'vmtoolsd-node', 'build', 'Release', h));
+      assert.ok(st.isFile() && (st.mode & 0o111) !== 0, `${h} executable in the image`);
+    }
     // Nothing of the build machine: its resolver and host name are not the VM's.
     assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'resolv.conf'), 'utf8'), '');
     assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'hostname'), 'utf8'), '');
@@ -196,6 +268,47 @@ describe('container image (umoci bundle run with runc against the simulator)', f
     const sent = rpciText(await sim!.client.getRpcLog());
     assert.ok(sent.includes('tools.capability.guest_conf_directory /etc/vmware-tools\0'), sent.join(' | '));
     assert.ok(sent.some((s) => s.startsWith('tools.set.versiontype ')), sent.join(' | '));
+    sentAtRegister = sent;
+  });
+
+  it('quiesce is alive in the image: vmbackup\'s capability is advertised, its handler answers (no freeze)', async function () {
+    assert.ok(sentAtRegister.some((s) => new RegExp(`^tools\\.capability\\.features .*\\b${CAP_VMBACKUP_NVME}=1\\b`).test(s)), sentAtRegister.join(' | '));
+    // snapshotDone with nothing in progress: the handler's own error, not "Unknown command".
+    assert.equal((await sim!.client.sendTclo('vmbackup.snapshotDone')).toString(), 'ERROR Error: no quiesce operation in progress');
+    assert.doesNotMatch(output, /vmtoolsd-runas not found|guest operations disabled/, output);
+  });
+
+  it('guest operations in the image: the bound accounts authenticate through the image\'s PAM, bad credentials get 3050', async function () {
+    this.timeout(90_000);
+    assert.equal((await vix(OP.GET_TOOLS_STATE)).error, 0, 'GetToolsState needs no credentials');
+    const good = { user: GUEST.name, password: GUEST.password };
+    assert.equal((await vix(OP.VALIDATE_CREDENTIALS, good)).error, 0, `good password, shell listed in the bound /etc/shells\n${output}`);
+    assert.equal((await vix(OP.VALIDATE_CREDENTIALS, { user: NOSHELL.name, password: NOSHELL.password })).error, VIX_E_GUEST_USER_PERMISSIONS,
+      'pam_shells reads the bound /etc/shells (/bin/dash is in the image\'s own)');
+    assert.equal((await vix(OP.VALIDATE_CREDENTIALS, { user: 'vmtnobody', password: 'x' })).error, VIX_E_GUEST_USER_PERMISSIONS, 'unknown user');
+    assert.equal((await vix(OP.START_PROGRAM, { user: 'root', password: 'wrong' }, bodies.startProgram('/bin/true'))).error,
+      VIX_E_GUEST_USER_PERMISSIONS, 'wrong password: nothing runs');
+    assert.equal((await vix(OP.VALIDATE_CREDENTIALS, { ...good, password: '' })).error, VIX_E_GUEST_USER_PERMISSIONS, 'empty password');
+  });
+
+  it('StartProgram runs as the bound user: uid, gid, supplementary groups from /etc/group, home from /home', async function () {
+    this.timeout(60_000);
+    const r = await vix(OP.START_PROGRAM, { user: GUEST.name, password: GUEST.password },
+      bodies.startProgram('/bin/sh', `-c "id > /home/${GUEST.name}/id.txt; pwd >> /home/${GUEST.name}/id.txt"`));
+    assert.equal(r.error, 0, `${JSON.stringify(r)}\n${output}`);
+    assert.ok(Number(r.result) > 0, `pid ${r.result}`);
+    const file = path.join(accounts.home, GUEST.name, 'id.txt');
+    const end = Date.now() + 20_000;
+    while (!(fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length >= 3) && Date.now() < end) await sleep(100);
+    if (!fs.existsSync(file)) {
+      const ps = await vix(OP.LIST_PROCESSES_EX, { user: GUEST.name, password: GUEST.password }, bodies.listProcesses([BigInt(r.result)]));
+      assert.fail(`${file} not written; the program: ${ps.result}\n${output}`);
+    }
+    const [id, cwd] = fs.readFileSync(file, 'utf8').split('\n');
+    assert.match(id, new RegExp(`^uid=${GUEST.uid}\\(${GUEST.name}\\) gid=${GUEST.gid}\\(${GUEST.name}\\) groups=.*\\b${EXTRA_GROUP.gid}\\(${EXTRA_GROUP.name}\\)`));
+    assert.doesNotMatch(id, /\b0\(root\)/);
+    assert.equal(cwd, `/home/${GUEST.name}`);
+    assert.equal(fs.statSync(file).uid, GUEST.uid, 'the file is the user\'s, on the "host"');
   });
 
   it('the daemon\'s own log, from inside the container, shows the simulator mode and the reset', function () {

@@ -21,9 +21,30 @@ const UNITS = path.join(REPO_ROOT, 'units');
 const CONTAINER = path.join(REPO_ROOT, 'container');
 const SYSTEM_UNITS = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => fs.existsSync(d));
 
-/** The binds the issue requires on every privileged run line (container/README.md documents each). */
+/**
+ * The one set of binds every privileged run line has (RUN label, both units,
+ * Atomic, Kubernetes; container/README.md documents each): the issue's list,
+ * plus what guest operations need from the host (groups for initgroups,
+ * shells for pam_shells, the homes) and the host's os-release for guest info.
+ */
 const REQUIRED_BINDS = ['/run/systemd:/run/systemd', '/:/host', '/etc/passwd:/etc/passwd:ro', '/etc/shadow:/etc/shadow:ro',
-  '/var/log:/var/log', '/tmp:/tmp', '/etc/vmware-tools:/etc/vmware-tools'];
+  '/etc/group:/etc/group:ro', '/etc/shells:/etc/shells:ro', '/home:/home',
+  '/var/log:/var/log', '/tmp:/tmp', '/etc/vmware-tools:/etc/vmware-tools', '/etc/os-release:/etc/os-release:ro'];
+/** Of those, what LinuxKit has no source for (no systemd; os-release is not in its base). */
+const NOT_ON_LINUXKIT = ['/run/systemd:/run/systemd', '/etc/os-release:/etc/os-release:ro'];
+
+/** `-v SRC:DST[:opts]` words of a run line. */
+function runLineBinds(line: string): string[] {
+  return [...line.matchAll(/-v (\S+)/g)].map((m) => m[1]);
+}
+
+/** The RUN label's binds as container/build-image.sh writes them. */
+function runLabelBinds(): string[] {
+  const script = fs.readFileSync(path.join(CONTAINER, 'build-image.sh'), 'utf8');
+  const m = /^binds="([^"]*)"$/m.exec(script);
+  assert.ok(m, 'build-image.sh has a binds="..." line');
+  return runLineBinds(m[1]);
+}
 const REQUIRED_FLAGS = ['--privileged', '--net=host', '--pid=host', '--ipc=host', '--uts=host', '-e SYSTEMD_IGNORE_CHROOT=1'];
 
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -145,6 +166,13 @@ describe('systemd units (systemd-analyze verify in a private root)', function ()
       assert.match(text, /^ExecStart=\/opt\/vmtoolsd\/bin\/vmtoolsd$/m);
       assert.ok(fs.existsSync(path.join(dest, 'opt', 'vmtoolsd', 'lib', 'vmtoolsd-node', 'build', 'Release', 'vmtools_native.node')));
       assert.ok(!fs.existsSync(path.join(dest, 'opt', 'vmtoolsd', 'lib', 'vmtoolsd-node', 'node_modules', 'mocha')), 'no dev dependencies');
+      // The helpers the daemon spawns, where it looks for them (upwards from dist/ to build/Release).
+      for (const h of ['vmtoolsd-runas', 'vmtoolsd-freeze-holder']) {
+        const p = path.join(dest, 'opt', 'vmtoolsd', 'lib', 'vmtoolsd-node', 'build', 'Release', h);
+        assert.ok(fs.existsSync(p), `${h} installed`);
+        assert.ok((fs.statSync(p).mode & 0o111) !== 0, `${h} executable`);
+      }
+      assert.ok(fs.existsSync(path.join(dest, 'etc', 'pam.d', 'vmtoolsd')), 'PAM service vmtoolsd installed');
     } finally {
       fs.rmSync(dest, { recursive: true, force: true });
     }
@@ -245,8 +273,25 @@ describe('systemd units (systemd-analyze verify in a private root)', function ()
     }
   });
 
-  it('every required bind is documented in container/README.md with the feature that needs it', function () {
+  it('the RUN label and both units have the same binds, the required ones', function () {
+    const label = runLabelBinds();
+    for (const b of REQUIRED_BINDS) {
+      assert.ok(label.some((l) => l === b || l.startsWith(`${b}:`)), `RUN label (build-image.sh) lacks -v ${b}: ${label.join(' ')}`);
+    }
+    for (const file of ['vmtoolsd-podman.service', 'vmtoolsd-docker.service']) {
+      const start = one(parseUnit(fs.readFileSync(path.join(UNITS, file), 'utf8')), 'Service.ExecStart');
+      assert.deepEqual(runLineBinds(start).sort(), [...label].sort(), `${file} binds = the RUN label's`);
+    }
+  });
+
+  it('every bind of the run line is documented in container/README.md with the feature that needs it', function () {
     const readme = fs.readFileSync(path.join(CONTAINER, 'README.md'), 'utf8');
+    // The documented set is the run line's: no bind without a row, no row for a bind the line lacks.
+    const rows = readme.split('\n').filter((l) => /^\| `-v [^`]+` \|/.test(l)).map((l) => /^\| `-v ([^`]+)`/.exec(l)![1]);
+    const label = runLabelBinds();
+    for (const r of rows) assert.ok(label.some((l) => l === r || l.startsWith(`${r}:`)), `README row -v ${r} is not on the run line`);
+    for (const l of label) assert.ok(rows.some((r) => l === r || l.startsWith(`${r}:`)), `run line bind -v ${l} has no README row`);
+    assert.doesNotMatch(readme, /binds the image needs/, 'one bind table, not two');
     for (const b of REQUIRED_BINDS) {
       const row = readme.split('\n').find((l) => l.startsWith('|') && l.includes(`\`-v ${b}\``));
       assert.ok(row, `container/README.md has no table row for -v ${b}`);
@@ -280,5 +325,14 @@ describe('systemd units (systemd-analyze verify in a private root)', function ()
     assert.match(y, /CAP_SYS_BOOT/);
     const label = JSON.parse(fs.readFileSync(path.join(CONTAINER, 'linuxkit', 'org.mobyproject.config.json'), 'utf8'));
     assert.equal(label.pid, 'host');
+    // The run line's binds whose source exists on LinuxKit, in the entry and in the image's label alike.
+    const ymlBinds = [...y.matchAll(/^\s+- (\/\S*:\/\S*)/gm)].map((m) => m[1]);
+    for (const b of REQUIRED_BINDS.filter((x) => !NOT_ON_LINUXKIT.includes(x))) {
+      const [src, dst] = b.split(':');
+      for (const [where, list] of [['vmtoolsd.yml', ymlBinds], ['org.mobyproject.config.json', label.binds as string[]]] as const) {
+        assert.ok(list.some((l) => l.startsWith(`${src}:${dst}`) && (!b.endsWith(':ro') || l.endsWith(':ro'))), `${where} lacks ${b}: ${list.join(' ')}`);
+      }
+    }
+    assert.deepEqual([...ymlBinds].sort(), [...(label.binds as string[])].sort(), 'the yml entry and the label bind the same');
   });
 });
