@@ -19,7 +19,7 @@ import { LinuxGuestInfoSources } from '../services/guestinfo';
 import { BackdoorOneShotRpci, BackdoorRpci, BackdoorTclo } from '../transport/backdoor';
 import { VsockRpci } from '../transport/vsock';
 import { VsockTclo } from '../transport/vsockTclo';
-import { Daemon } from '../daemon/daemon';
+import { Daemon, type DaemonServices } from '../daemon/daemon';
 import { HangDetector } from '../daemon/hangDetector';
 import { SystemdNotifier } from '../daemon/systemd';
 import { combineServices, guestInfoServices } from '../daemon/guestInfoService';
@@ -27,7 +27,8 @@ import { powerBackendFor, powerOpsServices } from '../daemon/powerOpsService';
 import { timeSyncServices } from '../daemon/timeSyncService';
 import { deployPkgFromConfig } from '../daemon/deployPkgService';
 import { vmbackupServices } from '../daemon/vmbackupService';
-import { guestOpsServices, redactTcloForLog } from '../daemon/guestOpsService';
+import { loadAllLazyModules, lazyHandlers } from '../daemon/lazyModules';
+import { redactTcloForLog } from '../daemon/tcloLogText';
 import * as path from 'node:path';
 import { AGENT_VERSION, TOOLS_VERSION_CURRENT, TOOLS_VERSION_STRING } from '../daemon/version';
 
@@ -151,6 +152,8 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     simulator: d.overridden,
     ioFreeze: async (frozen) => {
       if (frozen) {
+        // No code loads while frozen: what a command could still need is loaded now.
+        loadAllLazyModules();
         watcher.pause();
         await log.hold();
       } else {
@@ -162,12 +165,21 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   const systemd = new SystemdNotifier({ log });
   // core-services.md §5.3; runs on its own thread, so it reports a stuck event loop.
   // Guest operations (guest-ops.md): tools.conf [guestoperations] is read at every request.
-  const gops = guestOpsServices({
-    config: () => ({ disabled: cfg().value('guestoperations', 'disabled'), apiDisabled: (api) => cfg().guestOpDisabled(api) }),
-    log: log.child('vix'),
-    // Tests only, and only under the simulator: a private PAM config directory.
-    pamConfDir: d.overridden ? process.env.VMTOOLSD_TEST_PAM_CONFDIR : undefined,
-  });
+  const gops: DaemonServices = {
+    hooks: [{ name: 'guestOps' }],
+    // Built at the first request (src/daemon/lazyModules.ts): most guests never see one.
+    handlers: lazyHandlers(
+      ['Vix_1_Relayed_Command'],
+      () =>
+        (require('../daemon/guestOpsService') as typeof import('../daemon/guestOpsService')).guestOpsServices({
+          config: () => ({ disabled: cfg().value('guestoperations', 'disabled'), apiDisabled: (api) => cfg().guestOpDisabled(api) }),
+          log: log.child('vix'),
+          // Tests only, and only under the simulator: a private PAM config directory.
+          pamConfDir: d.overridden ? process.env.VMTOOLSD_TEST_PAM_CONFDIR : undefined,
+        }).services.handlers,
+      { raw: ['Vix_1_Relayed_Command'] },
+    ),
+  };
   const hang = new HangDetector({ disabled: cfg().value('vmsvc', 'toolsHangDetectorDisabled'), log: log.child('hangdetector') });
   daemon = new Daemon({
     rpc,
@@ -176,7 +188,7 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
     vsockTclo: vsockAllowed(d) ? VsockTclo.hypervisor() : undefined,
     log,
     // Capabilities go out in the reference's plugin order (guestInfo, powerOps, vmbackup); the others register none.
-    services: combineServices(gi.services, ts.services, power.services, vb.services, gops.services, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
+    services: combineServices(gi.services, ts.services, power.services, vb.services, gops, dp.services, { hooks: [{ name: 'hangDetector', onReset: () => hang.onReset() }], handlers: {} }),
     hideToolsVersion: () => cfg().value('vmtools', 'hide-tools-version'),
     disableToolsVersion: () => cfg().value('vmtools', 'disable-tools-version'),
     onFirstExchange: () => {

@@ -17,14 +17,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RpcSender, TcloHandler, TcloResult } from '../rpc/types';
-import { DEFAULT_LIMITS, type ArchiveLimits } from '../services/deploypkg/archive';
-import { runProcess, type ProcessRunner } from '../services/deploypkg/command';
+import type { ArchiveLimits } from '../services/deploypkg/archive';
+import type { ProcessRunner } from '../services/deploypkg/command';
 import { DEFAULT_DEPLOY_LOG } from '../services/deploypkg/deployLog';
-import { DeployConfig, DeployEngine, DeployOutcome, EngineTiming, Interface, REFERENCE_TIMING } from '../services/deploypkg/engine';
+import type { DeployConfig, DeployOutcome, EngineTiming, Interface } from '../services/deploypkg/engine';
 import { TargetRoot } from '../services/deploypkg/rootfs';
 import { Code, State, stateMessage } from '../services/deploypkg/states';
 import type { Logger } from './coreSession';
 import type { DaemonServices } from './daemon';
+import { lazyModule } from './lazyModules';
+
+// The engine (archive readers, zlib, the native cust.cfg engine) loads at the first deployment.
+const engineModule = lazyModule(() => require('../services/deploypkg/engine') as typeof import('../services/deploypkg/engine'));
+const archiveModule = lazyModule(() => require('../services/deploypkg/archive') as typeof import('../services/deploypkg/archive'));
+const commandModule = lazyModule(() => require('../services/deploypkg/command') as typeof import('../services/deploypkg/command'));
 
 /** §2.1: where deployPkg.begin creates the directory the host copies the package into. */
 export const BEGIN_BASES = ['/var/run/vmware-imc', '/var/run', '/run'];
@@ -193,12 +199,12 @@ export class DeployPkgService {
         outcome = 'disabled';
       } else {
         const p = this.opts.paths;
-        const engine = new DeployEngine({
+        const engine = new (engineModule().DeployEngine)({
           rpc: this.opts.rpc, log: this.opts.log, config: this.opts.config, target: new TargetRoot(p.targetRoot),
           stagingBases: p.stagingBases, logFile: p.logFile, logName: p.logName, markerDir: p.markerDir, cloudInit: p.cloudInit,
-          run: this.opts.run ?? runProcess, reboot: this.opts.reboot, interfaces: this.opts.interfaces ?? (() => sysInterfaces()),
-          sleep: this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))), timing: this.opts.timing ?? REFERENCE_TIMING,
-          limits: this.opts.limits ?? DEFAULT_LIMITS, maxPackageBytes: this.opts.maxPackageBytes ?? MAX_PACKAGE_BYTES,
+          run: this.opts.run ?? commandModule().runProcess, reboot: this.opts.reboot, interfaces: this.opts.interfaces ?? (() => sysInterfaces()),
+          sleep: this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))), timing: this.opts.timing ?? engineModule().REFERENCE_TIMING,
+          limits: this.opts.limits ?? archiveModule().DEFAULT_LIMITS, maxPackageBytes: this.opts.maxPackageBytes ?? MAX_PACKAGE_BYTES,
         });
         outcome = await engine.deploy(pkg);
       }

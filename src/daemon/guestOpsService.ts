@@ -122,10 +122,3 @@ export function guestOpsServices(opts: {
     services: { hooks: [{ name: 'guestOps' }], handlers: service.tcloHandlers() },
   };
 }
-
-/** The TCLO command as the debug log may show it: guest-op requests carry credentials. */
-export function redactTcloForLog(cmd: Buffer): string {
-  const s = cmd.toString('latin1');
-  if (s.startsWith('Vix_')) return `${s.split(/[ \0]/, 1)[0]} <${cmd.length} bytes, not logged: may carry credentials>`;
-  return s.slice(0, 80);
-}
