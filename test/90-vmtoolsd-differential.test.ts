@@ -28,17 +28,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SimLogEntry } from '../src/sim/control';
-import { SimHandle, startSimulator } from '../src/sim/harness';
-import { REPO_ROOT } from './helpers/native-env';
-import { buildLauncher, runSandboxed, sandboxBlocker, SandboxedProcess, SandboxReport } from './helpers/sandbox';
-
-const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
-const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
-const THEIRS = path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd');
-const OURS = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
-const REPORT_DIR = path.join(REPO_ROOT, 'build', 'differential');
-
-type Agent = 'theirs' | 'ours';
+import { startSimulator } from '../src/sim/harness';
+import { REPO_ROOT, sleep } from './helpers/native-env';
+import { Agent, agentCommand, agentEnv, lcsDiff, OURS, REPORT_DIR, requireReference, settle, StartedAgent, startAgent, systemActions } from './helpers/reference-agent';
+import { runSandboxed, SandboxReport } from './helpers/sandbox';
 
 // -----------------------------------------------------------------------------
 // Scenarios
@@ -256,47 +249,10 @@ function rpciLines(log: SimLogEntry[]): string[] {
   return log.filter((e) => e.proto === 'RPCI' && e.request !== null).map((e) => normaliseRpci(e.request!));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until the RPC log has been quiet for quietMs (and, if asked, a TCLO endpoint is polling). */
-async function settle(sim: SimHandle, quietMs: number, timeoutMs: number, needEndpoint: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let quietSince = Date.now();
-  for (;;) {
-    const log = await sim.client.getRpcLog();
-    const n = log.length ? log[log.length - 1].seq : 0;
-    if (n !== last) {
-      last = n;
-      quietSince = Date.now();
-    }
-    const polling = !needEndpoint || (await sim.client.listTclo()).some((e) => e.pid !== null);
-    if (polling && Date.now() - quietSince >= quietMs) return;
-    if (Date.now() > deadline) throw new Error(`agent did not go idle within ${timeoutMs} ms (TCLO endpoint ${polling ? 'up' : 'missing'})`);
-    await sleep(50);
-  }
-}
-
 interface Run {
   rec: Recording;
   report: SandboxReport;
   stderr: string;
-}
-
-function agentCommand(agent: Agent, conf: string): string[] {
-  if (agent === 'theirs') {
-    const plugins = path.join(OVT_LIB, 'open-vm-tools', 'plugins');
-    return [THEIRS, '-n', 'vmsvc', '--common-path', path.join(plugins, 'common'), '-p', path.join(plugins, 'vmsvc'), '-c', conf];
-  }
-  return [process.execPath, OURS, '-n', 'vmsvc', '-c', conf];
-}
-
-function agentEnv(agent: Agent, sim: SimHandle): Record<string, string> {
-  const base = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
-  if (agent === 'theirs') {
-    return { ...base, ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }), LD_LIBRARY_PATH: OVT_LIB };
-  }
-  return { ...base, ...sim.env({ preload: true, assumeVmware: true }) };
 }
 
 /** The same tools.conf for both: log to stderr only (a "vmx" handler would add RPCs). */
@@ -309,13 +265,11 @@ async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Ru
   fs.writeFileSync(conf, TOOLS_CONF);
   const stubsLog = path.join(dir, 'stubs.log');
   const sim = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
-  let p: SandboxedProcess | null = null;
-  let stderr = '';
+  let agentRun: StartedAgent | null = null;
   const rec: Recording = { tclo: [], rpci: [], shutdown: [], system: [], notes: [] };
   try {
-    p = runSandboxed(agentCommand(agent, conf), { env: agentEnv(agent, sim), stubsLog, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-200000)));
-    p.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-200000)));
+    agentRun = startAgent(agent, { sim, conf, stubsLog });
+    const p = agentRun.process;
     const report = await p.sandbox.ready;
     await settle(sim, 500, 15000, true);
     const startLog = await sim.client.getRpcLog();
@@ -372,19 +326,15 @@ async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Ru
     rec.rpci.push(...rpciLines(log));
     const vmxLog = await sim.client.getVmxLog().catch(() => [] as string[]);
     if (vmxLog.length) rec.notes.push(`vmware.log lines: ${vmxLog.length}`);
-    return { rec, report, stderr };
+    return { rec, report, stderr: agentRun.output() };
   } catch (e) {
-    (e as Error).message += `\n--- ${agent} output (tail) ---\n${stderr.slice(-4000)}`;
+    (e as Error).message += `\n--- ${agent} output (tail) ---\n${(agentRun?.output() ?? '').slice(-4000)}`;
     throw e;
   } finally {
-    if (p) await p.sandbox.stop(3000);
+    if (agentRun) await agentRun.process.sandbox.stop(3000);
     await sim.stop();
     // What ran in place of shutdown & co., and signals sent to the sandbox's PID 1.
-    const lines = fs.existsSync(stubsLog) ? fs.readFileSync(stubsLog, 'utf8').split('\n') : [];
-    for (const l of lines) {
-      if (/^init: signal .* sent to PID 1/.test(l)) rec.system.push(l.replace(/by pid \d+/, 'by pid <n>'));
-      else if (l && !l.startsWith('init:')) rec.system.push(`ran ${l.replace(/^\d+ /, '')}`);
-    }
+    rec.system.push(...systemActions(stubsLog));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -397,25 +347,6 @@ interface DiffLine {
   side: 'theirs-only' | 'ours-only';
   line: string;
   allowed?: string;
-}
-
-/** Lines only on one side, by longest common subsequence (order matters). */
-function lcsDiff(a: string[], b: string[]): Array<{ side: 'theirs-only' | 'ours-only'; line: string }> {
-  const m = a.length;
-  const n = b.length;
-  const t: number[][] = Array.from({ length: m + 1 }, () => new Array<number>(n + 1).fill(0));
-  for (let i = m - 1; i >= 0; i--) for (let j = n - 1; j >= 0; j--) t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
-  const out: Array<{ side: 'theirs-only' | 'ours-only'; line: string }> = [];
-  let i = 0;
-  let j = 0;
-  while (i < m || j < n) {
-    if (i < m && j < n && a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (j >= n || (i < m && t[i + 1][j] >= t[i][j + 1])) out.push({ side: 'theirs-only', line: a[i++] });
-    else out.push({ side: 'ours-only', line: b[j++] });
-  }
-  return out;
 }
 
 function diff(sc: Scenario, theirs: Recording, ours: Recording, used: Set<Allowed>): DiffLine[] {
@@ -497,10 +428,7 @@ describe('vmtoolsd differential: Debian open-vm-tools 12.2 vs ours, in the sandb
 
   before(function () {
     // Never run Debian's daemon bare: no sandbox, no test (and a failure, not a skip).
-    const blocker = sandboxBlocker();
-    if (blocker) throw new Error(`cannot build the sandbox for Debian's vmtoolsd: ${blocker}`);
-    assert.ok(fs.existsSync(THEIRS), `Debian's vmtoolsd is not unpacked at ${THEIRS}: run scripts/setup.sh`);
-    buildLauncher();
+    requireReference();
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'vmtoolsd-diff-'));
     if (!fs.existsSync(OURS)) oursBlocker = `bin/vmtoolsd does not exist yet (the daemon CLI); only Debian's side was recorded`;
   });

@@ -20,17 +20,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SimHandle, startSimulator } from '../src/sim/harness';
-import { REPO_ROOT } from './helpers/native-env';
-import { buildLauncher, runSandboxed, sandboxBlocker, SandboxedProcess } from './helpers/sandbox';
-
-const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
-const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
-const THEIRS = path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd');
-const OURS = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
-const REPORT_DIR = path.join(REPO_ROOT, 'build', 'differential');
-
-type Agent = 'theirs' | 'ours';
+import { startSimulator } from '../src/sim/harness';
+import { Agent, lcsDiff, REPORT_DIR, requireReference, settle, StartedAgent, startAgent, systemActions } from './helpers/reference-agent';
 
 interface Scenario {
   name: string;
@@ -177,42 +168,8 @@ function render(b: Buffer): string {
   return s;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function settle(sim: SimHandle, quietMs: number, timeoutMs: number, needEndpoint: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let quietSince = Date.now();
-  for (;;) {
-    const log = await sim.client.getRpcLog();
-    const n = log.length ? log[log.length - 1].seq : 0;
-    if (n !== last) {
-      last = n;
-      quietSince = Date.now();
-    }
-    const polling = !needEndpoint || (await sim.client.listTclo()).some((e) => e.pid !== null);
-    if (polling && Date.now() - quietSince >= quietMs) return;
-    if (Date.now() > deadline) throw new Error(`agent did not go idle within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-function agentCommand(agent: Agent, conf: string): string[] {
-  if (agent === 'theirs') {
-    const plugins = path.join(OVT_LIB, 'open-vm-tools', 'plugins');
-    return [THEIRS, '-n', 'vmsvc', '--common-path', path.join(plugins, 'common'), '-p', path.join(plugins, 'vmsvc'), '-c', conf];
-  }
-  return [process.execPath, OURS, '-n', 'vmsvc', '-c', conf];
-}
-
-function agentEnv(agent: Agent, sim: SimHandle): Record<string, string> {
-  const base = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
-  if (agent === 'theirs') {
-    return { ...base, ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }), LD_LIBRARY_PATH: OVT_LIB };
-  }
-  // The sandbox bind-mounts its recording stub over these (test/helpers/sandbox.ts STUBBED_COMMANDS).
-  return { ...base, ...sim.env({ preload: true, assumeVmware: true }), VMTOOLSD_POWER_STUBS: '/sbin/shutdown,/usr/bin/systemctl,/sbin/systemctl' };
-}
+// The sandbox bind-mounts its recording stub over these (test/helpers/sandbox.ts STUBBED_COMMANDS).
+const OURS_ENV = { VMTOOLSD_POWER_STUBS: '/sbin/shutdown,/usr/bin/systemctl,/sbin/systemctl' };
 
 async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Recording> {
   const dir = fs.mkdtempSync(path.join(work, `${agent}-`));
@@ -227,14 +184,11 @@ async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Re
   fs.writeFileSync(conf, ['[logging]', 'log = true', 'vmsvc.level = message', 'vmsvc.handler = std', '[powerops]', 'backend = shutdown', ...sc.powerops.map((l) => l.replace('@dir', scripts)), ''].join('\n'));
   const stubsLog = path.join(dir, 'stubs.log');
   const sim = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
-  let p: SandboxedProcess | null = null;
-  let out = '';
+  let agentRun: StartedAgent | null = null;
   const rec: Recording = { tclo: [], rpci: [], scripts: [], system: [], notes: [] };
   try {
-    p = runSandboxed(agentCommand(agent, conf), { env: agentEnv(agent, sim), stubsLog, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-100000)));
-    p.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-100000)));
-    await p.sandbox.ready;
+    agentRun = startAgent(agent, { sim, conf, stubsLog, oursEnv: OURS_ENV });
+    await agentRun.process.sandbox.ready;
     await settle(sim, 500, 15000, true);
     await sim.client.sendTclo('reset', { timeoutMs: 5000 });
     await settle(sim, 400, 5000, false);
@@ -258,35 +212,15 @@ async function runScenario(agent: Agent, sc: Scenario, work: string): Promise<Re
     }
     return rec;
   } catch (e) {
-    (e as Error).message += `\n--- ${agent} output (tail) ---\n${out.slice(-4000)}`;
+    (e as Error).message += `\n--- ${agent} output (tail) ---\n${(agentRun?.output() ?? '').slice(-4000)}`;
     throw e;
   } finally {
-    if (p) await p.sandbox.stop(3000);
+    if (agentRun) await agentRun.process.sandbox.stop(3000);
     await sim.stop();
     rec.scripts = fs.existsSync(ranLog) ? fs.readFileSync(ranLog, 'utf8').trim().split('\n') : [];
-    const lines = fs.existsSync(stubsLog) ? fs.readFileSync(stubsLog, 'utf8').split('\n') : [];
-    for (const l of lines) {
-      if (/^init: signal .* sent to PID 1/.test(l)) rec.system.push(l.replace(/by pid \d+/, 'by pid <n>'));
-      else if (l && !l.startsWith('init:')) rec.system.push(`ran ${l.replace(/^\d+ /, '')}`);
-    }
+    rec.system.push(...systemActions(stubsLog));
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function lcsDiff(a: string[], b: string[]): Array<{ side: 'theirs-only' | 'ours-only'; line: string }> {
-  const t: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
-  const out: Array<{ side: 'theirs-only' | 'ours-only'; line: string }> = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (j >= b.length || (i < a.length && t[i + 1][j] >= t[i][j + 1])) out.push({ side: 'theirs-only', line: a[i++] });
-    else out.push({ side: 'ours-only', line: b[j++] });
-  }
-  return out;
 }
 
 describe('power operations differential: Debian open-vm-tools 12.2 vs ours, in the sandbox', function () {
@@ -296,10 +230,7 @@ describe('power operations differential: Debian open-vm-tools 12.2 vs ours, in t
   const report: string[] = ['# Power operations differential: Debian open-vm-tools 12.2 vs vmtoolsd-node', ''];
 
   before(function () {
-    const blocker = sandboxBlocker();
-    if (blocker) throw new Error(`cannot build the sandbox for Debian's vmtoolsd: ${blocker}`);
-    assert.ok(fs.existsSync(THEIRS), `Debian's vmtoolsd is not unpacked at ${THEIRS}: run scripts/setup.sh`);
-    buildLauncher();
+    requireReference();
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'vmtoolsd-power-diff-'));
   });
   after(function () {

@@ -15,16 +15,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SimHandle, startSimulator } from '../src/sim/harness';
-import { REPO_ROOT } from './helpers/native-env';
-import { buildLauncher, runSandboxed, sandboxBlocker, SandboxedProcess } from './helpers/sandbox';
-
-const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
-const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
-const THEIRS = path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd');
-const OURS = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
-
-type Agent = 'theirs' | 'ours';
+import { startSimulator } from '../src/sim/harness';
+import { sleep } from './helpers/native-env';
+import { Agent, requireReference, StartedAgent, startAgent } from './helpers/reference-agent';
 
 interface Step {
   /** Host clock offset (ms) set before the command. */
@@ -42,40 +35,17 @@ interface Observed {
 
 const TIME_COMMANDS = ['GETTIMEFULL_WITH_LAG', 'GETTIMEFULL', 'GETTIME'];
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function command(agent: Agent, conf: string): string[] {
-  if (agent === 'theirs') {
-    const plugins = path.join(OVT_LIB, 'open-vm-tools', 'plugins');
-    return [THEIRS, '-n', 'vmsvc', '--common-path', path.join(plugins, 'common'), '-p', path.join(plugins, 'vmsvc'), '-c', conf];
-  }
-  return [process.execPath, OURS, '-n', 'vmsvc', '-c', conf];
-}
-
-function environment(agent: Agent, sim: SimHandle): Record<string, string> {
-  const base = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
-  if (agent === 'theirs') return { ...base, ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }), LD_LIBRARY_PATH: OVT_LIB };
-  return { ...base, ...sim.env({ preload: true, assumeVmware: true }) };
-}
-
 /** Starts the agent, waits for its TCLO poll, runs the steps; the sandbox and simulator are always torn down. */
 async function run(agent: Agent, steps: Step[], work: string): Promise<{ observed: Observed[]; output: string }> {
   const dir = fs.mkdtempSync(path.join(work, `${agent}-`));
   const conf = path.join(dir, 'tools.conf');
   fs.writeFileSync(conf, '[logging]\nlog = true\nvmsvc.level = debug\nvmsvc.handler = std\n');
   const sim = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
-  let p: SandboxedProcess | null = null;
-  let output = '';
+  let agentRun: StartedAgent | null = null;
   try {
-    p = runSandboxed(command(agent, conf), { env: environment(agent, sim), stubsLog: path.join(dir, 'stubs.log'), cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
-    p.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
-    await p.sandbox.ready;
-    const end = Date.now() + 15000;
-    while (!(await sim.client.listTclo()).some((e) => e.pid !== null)) {
-      if (Date.now() > end) throw new Error('no TCLO poll within 15 s');
-      await sleep(50);
-    }
+    agentRun = startAgent(agent, { sim, conf, stubsLog: path.join(dir, 'stubs.log') });
+    await agentRun.process.sandbox.ready;
+    await agentRun.waitForTclo(15000, 50);
     await sim.client.sendTclo('reset', { timeoutMs: 5000 });
     await sleep(300);
     const observed: Observed[] = [];
@@ -91,12 +61,12 @@ async function run(agent: Agent, steps: Step[], work: string): Promise<{ observe
       if (c.events.stopCatchup) calls.STOPCATCHUP = c.events.stopCatchup;
       observed.push({ reply, calls });
     }
-    return { observed, output };
+    return { observed, output: agentRun.output() };
   } catch (e) {
-    (e as Error).message += `\n--- ${agent} output (tail) ---\n${output.slice(-3000)}`;
+    (e as Error).message += `\n--- ${agent} output (tail) ---\n${(agentRun?.output() ?? '').slice(-3000)}`;
     throw e;
   } finally {
-    if (p) await p.sandbox.stop(3000);
+    if (agentRun) await agentRun.process.sandbox.stop(3000);
     await sim.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -141,10 +111,7 @@ describe('time sync differential: Debian open-vm-tools 12.2 vs ours, in the sand
   let ours: Observed[];
 
   before(function () {
-    const blocker = sandboxBlocker();
-    if (blocker) throw new Error(`sandbox unavailable (Debian's vmtoolsd is never run bare): ${blocker}`);
-    if (!fs.existsSync(THEIRS)) throw new Error(`Debian's vmtoolsd not unpacked at ${THEIRS} (scripts/setup.sh)`);
-    buildLauncher();
+    requireReference();
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'timesync-diff-'));
   });
   after(() => {

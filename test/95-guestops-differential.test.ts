@@ -14,16 +14,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SimHandle, startSimulator } from '../src/sim/harness';
-import { REPO_ROOT, sleep } from './helpers/native-env';
-import { runSandboxed, sandboxBlocker, SandboxedProcess } from './helpers/sandbox';
+import { startSimulator } from '../src/sim/harness';
+import { Agent, OVT_PLUGINS, REPORT_DIR, requireSandbox, StartedAgent, startAgent } from './helpers/reference-agent';
 import { bodies, buildMessage, nameCredential, OP, relayedCommand } from './helpers/vixClient';
 
-const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
-const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
-const THEIRS = path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd');
-const OURS = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
-const REPORT = path.join(REPO_ROOT, 'build', 'differential', 'guestops.md');
+const REPORT = path.join(REPORT_DIR, 'guestops.md');
 
 const nobody = { user: `vmtgo-nosuchuser-${process.pid}`, password: 'not-a-password' };
 const withHeader = (f: (b: Buffer) => void): Buffer => {
@@ -74,38 +69,17 @@ const ALLOWED: Record<string, string> = {
   'ping after the garbage credential': 'the reference has crashed',
 };
 
-function command(agent: 'theirs' | 'ours', conf: string): string[] {
-  if (agent === 'theirs') {
-    const plugins = path.join(OVT_LIB, 'open-vm-tools', 'plugins');
-    return [THEIRS, '-n', 'vmsvc', '--common-path', path.join(plugins, 'common'), '-p', path.join(plugins, 'vmsvc'), '-c', conf];
-  }
-  return [process.execPath, OURS, '-n', 'vmsvc', '-c', conf];
-}
-
-function env(agent: 'theirs' | 'ours', sim: SimHandle): Record<string, string> {
-  const base = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
-  if (agent === 'theirs') return { ...base, ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }), LD_LIBRARY_PATH: OVT_LIB };
-  return { ...base, ...sim.env({ preload: true, assumeVmware: true }) };
-}
-
-async function run(agent: 'theirs' | 'ours', work: string): Promise<{ replies: string[]; output: string }> {
+async function run(agent: Agent, work: string): Promise<{ replies: string[]; output: string }> {
   const dir = fs.mkdtempSync(path.join(work, `${agent}-`));
   const conf = path.join(dir, 'tools.conf');
   fs.writeFileSync(conf, '[logging]\nlog = true\nvmsvc.level = message\nvmsvc.handler = std\n');
   const sim = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
-  let p: SandboxedProcess | null = null;
-  let output = '';
+  let agentRun: StartedAgent | null = null;
   try {
-    p = runSandboxed(command(agent, conf), { env: env(agent, sim), stubsLog: path.join(dir, 'stubs.log'), cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
-    p.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-100000)));
-    await p.sandbox.ready;
+    agentRun = startAgent(agent, { sim, conf, stubsLog: path.join(dir, 'stubs.log'), cwd: dir });
+    await agentRun.process.sandbox.ready;
     // Wait for the agent's TCLO loop, then the host's usual first command.
-    const end = Date.now() + 15000;
-    while (!(await sim.client.listTclo()).some((e) => e.pid !== null)) {
-      if (Date.now() > end) throw new Error(`${agent}: no TCLO endpoint\n${output}`);
-      await sleep(100);
-    }
+    await agentRun.waitForTclo(15000, 100);
     await sim.client.sendTclo('reset', { timeoutMs: 10000 });
     const replies: string[] = [];
     for (const [, cmd] of CASES) {
@@ -118,9 +92,9 @@ async function run(agent: 'theirs' | 'ours', work: string): Promise<{ replies: s
       }
       replies.push(r);
     }
-    return { replies, output };
+    return { replies, output: agentRun.output() };
   } finally {
-    if (p) await p.sandbox.stop(3000);
+    if (agentRun) await agentRun.process.sandbox.stop(3000);
     await sim.stop();
   }
 }
@@ -135,9 +109,8 @@ describe('95 guestops differential vs Debian vmtoolsd 12.2 (error replies)', fun
   this.timeout(180_000);
 
   it('same VIX error for every request that cannot succeed', async function () {
-    const blocker = sandboxBlocker();
-    if (blocker) throw new Error(`cannot sandbox Debian's vmtoolsd: ${blocker}`);
-    if (!fs.existsSync(path.join(OVT_LIB, 'open-vm-tools', 'plugins', 'common', 'libvix.so'))) this.skip();
+    requireSandbox();
+    if (!fs.existsSync(path.join(OVT_PLUGINS, 'common', 'libvix.so'))) this.skip();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vmtgo-diff-'));
     try {
       const theirs = await run('theirs', work);

@@ -20,15 +20,8 @@ import * as path from 'node:path';
 import { FLAG_SKIP_REBOOT } from '../src/services/deploypkg/header';
 import { SimHandle, startSimulator } from '../src/sim/harness';
 import { makePackage } from './helpers/deploypkg';
-import { REPO_ROOT, sleep } from './helpers/native-env';
-import { runSandboxed, sandboxBlocker, SandboxedProcess } from './helpers/sandbox';
-
-const OVT_ROOT = process.env.VMTOOLSD_OVT_ROOT ?? path.join(REPO_ROOT, '.cache', 'ovt', 'root');
-const OVT_LIB = path.join(OVT_ROOT, 'usr', 'lib', 'x86_64-linux-gnu');
-const THEIRS = path.join(OVT_ROOT, 'usr', 'bin', 'vmtoolsd');
-const OURS = path.join(REPO_ROOT, 'bin', 'vmtoolsd');
-
-type Agent = 'theirs' | 'ours';
+import { sleep } from './helpers/native-env';
+import { Agent, OVT_PLUGINS, requireSandbox, StartedAgent, startAgent } from './helpers/reference-agent';
 
 interface Case {
   name: string;
@@ -52,27 +45,12 @@ async function runAgent(agent: Agent, work: string): Promise<string[]> {
   const conf = path.join(dir, 'tools.conf');
   fs.writeFileSync(conf, '[logging]\nlog = true\nvmsvc.level = message\nvmsvc.handler = std\n[deployPkg]\ntarget-root = /\nengine = command\n');
   const sim: SimHandle = await startSimulator({ trapSocket: path.join(dir, 'trap.sock') });
-  const base = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
-  const plugins = path.join(OVT_LIB, 'open-vm-tools', 'plugins');
-  const cmd = agent === 'theirs'
-    ? [THEIRS, '-n', 'vmsvc', '--common-path', path.join(plugins, 'common'), '-p', path.join(plugins, 'vmsvc'), '-c', conf]
-    : [process.execPath, OURS, '-n', 'vmsvc', '-c', conf];
-  const env = agent === 'theirs'
-    ? { ...base, ...sim.env({ preload: true, cpuidPatch: ['libvmtools.so.0'], assumeVmware: false }), LD_LIBRARY_PATH: OVT_LIB }
-    : { ...base, ...sim.env({ preload: true, assumeVmware: true }) };
-  let p: SandboxedProcess | null = null;
-  let out = '';
+  let agentRun: StartedAgent | null = null;
   const rec: string[] = [];
   try {
-    p = runSandboxed(cmd, { env, stubsLog: path.join(dir, 'stubs.log'), cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await p.sandbox.ready;
-    const end = Date.now() + 20000;
-    while (!(await sim.client.listTclo()).some((e) => e.pid !== null)) {
-      if (Date.now() > end) throw new Error(`${agent}: no TCLO endpoint\n${out}`);
-      await sleep(100);
-    }
+    agentRun = startAgent(agent, { sim, conf, stubsLog: path.join(dir, 'stubs.log') });
+    await agentRun.process.sandbox.ready;
+    await agentRun.waitForTclo(20000, 100);
     rec.push(`reset → ${(await sim.client.sendTclo('reset', { timeoutMs: 15000 })).toString()}`);
     await sleep(1500);
     for (const c of CASES) {
@@ -81,7 +59,7 @@ async function runAgent(agent: Agent, work: string): Promise<string[]> {
       let pkgPath = '/nonexistent/vmware-pkg';
       if (c.script !== undefined) {
         const begin = (await sim.client.sendTclo('deployPkg.begin')).toString();
-        if (!begin.startsWith('OK /')) throw new Error(`${agent}: begin → ${begin}\n${out}`);
+        if (!begin.startsWith('OK /')) throw new Error(`${agent}: begin → ${begin}\n${agentRun.output()}`);
         pkgPath = path.join(begin.slice(3), 'pkg');
         fs.writeFileSync(pkgPath, makePackage({
           command: '/bin/sh @@IMC_TMP_PATH_VAR@@/run.sh', flags: FLAG_SKIP_REBOOT,
@@ -109,9 +87,9 @@ async function runAgent(agent: Agent, work: string): Promise<string[]> {
       if (c.script !== undefined && fs.existsSync(pkgPath)) rec.push(`${c.name}: package left behind`);
     }
   } finally {
-    if (p) {
-      p.kill('SIGKILL');
-      await p.sandbox.exited.catch(() => undefined);
+    if (agentRun) {
+      agentRun.process.kill('SIGKILL');
+      await agentRun.process.sandbox.exited.catch(() => undefined);
     }
     await sim.stop();
   }
@@ -122,9 +100,8 @@ describe('deployPkg differential: Debian open-vm-tools 12.2 vs ours, in the sand
   this.timeout(180000);
   let work: string;
   before(function () {
-    const blocker = sandboxBlocker();
-    if (blocker) throw new Error(`cannot sandbox Debian's vmtoolsd: ${blocker}`);
-    if (!fs.existsSync(path.join(OVT_LIB, 'open-vm-tools', 'plugins', 'vmsvc', 'libdeployPkgPlugin.so'))) throw new Error('Debian deployPkg plugin missing');
+    requireSandbox();
+    if (!fs.existsSync(path.join(OVT_PLUGINS, 'vmsvc', 'libdeployPkgPlugin.so'))) throw new Error('Debian deployPkg plugin missing');
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-diff-'));
   });
   after(() => work && fs.rmSync(work, { recursive: true, force: true }));
