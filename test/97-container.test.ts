@@ -29,6 +29,7 @@ import * as path from 'node:path';
 import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { bodies, buildMessage, Creds, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
+import { cleanEnv, run, which } from './helpers/host-commands';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
@@ -83,24 +84,6 @@ function writeHostAccounts(rootfs: string, dir: string): Record<string, string> 
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** This machine's environment without the trap shim (crun and umoci must not carry it). */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of ['LD_PRELOAD', 'VMTOOLSD_SIM_SOCKET', 'VMTOOLSD_SIM_CPUID_PATCH', 'VMTOOLSD_ASSUME_VMWARE']) delete env[k];
-  return env;
-}
-
-function which(cmd: string): string | null {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: cleanEnv() });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-function run(cmd: string, args: string[], timeoutMs = 600_000): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cleanEnv(), timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}`);
-  return r.stdout;
 }
 
 function rpciText(log: SimLogEntry[]): string[] {

@@ -37,6 +37,7 @@ import { chooseBackend, pidNamespaceInode, RefusedBackend, SystemdBackend } from
 import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { CUST_STATIC, makePackage, makeTargetRoot } from './helpers/deploypkg';
+import { cleanEnv, run, which } from './helpers/host-commands';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
@@ -48,24 +49,6 @@ const INIT_IN_CONTAINER = '/run/vmtoolsd-init/busybox';
 const DEPLOY_LOG = '/var/log/vmware-imc/toolsDeployPkg.log';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** This machine's environment without the trap shim (runc and umoci must not carry it). */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of ['LD_PRELOAD', 'VMTOOLSD_SIM_SOCKET', 'VMTOOLSD_SIM_CPUID_PATCH', 'VMTOOLSD_ASSUME_VMWARE', 'VMTOOLSD_POWER_RECORD', 'VMTOOLSD_POWER_STUBS', 'VMTOOLSD_POWER_OUTER_PIDNS']) delete env[k];
-  return env;
-}
-
-function which(cmd: string): string | null {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8', env: cleanEnv() });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-function run(cmd: string, args: string[], timeoutMs = 600_000): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cleanEnv(), timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 /** The fake init, statically linked (the image's glibc may be older than this machine's), named busybox. */
 function buildStaticBusybox(): string {
