@@ -7,7 +7,7 @@
  * surface as ChannelError with a stable `code`.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { buildArtifactCandidates } from './artifacts';
 import type {
   BackdoorStats,
   ChannelErrorCode,
@@ -96,17 +96,10 @@ export function isChannelError(e: unknown, code?: ChannelErrorCode): e is Channe
 
 let binding: NativeBinding | undefined;
 
-/** Where the addon may be: from dist/src/native (compiled) or src/native (ts-node). */
+/** Where the addon may be: $VMTOOLSD_NATIVE_PATH, then build/Release upwards (./artifacts). */
 function candidatePaths(): string[] {
   const fromEnv = process.env.VMTOOLSD_NATIVE_PATH;
-  const rel = path.join('build', 'Release', 'vmtools_native.node');
-  const out = fromEnv ? [fromEnv] : [];
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    out.push(path.join(dir, rel));
-    dir = path.dirname(dir);
-  }
-  return out;
+  return [...(fromEnv ? [fromEnv] : []), ...buildArtifactCandidates('vmtools_native.node')];
 }
 
 /** The raw binding, loaded on first use (importing this module never throws). */

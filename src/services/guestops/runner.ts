@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AuthenticatedUser, isAuthenticated, securityCounters } from './auth';
 import { VixError } from './constants';
+import { findBuildArtifact } from '../../native/artifacts';
 
 export interface WorkerReply {
   error: number;
@@ -47,19 +48,9 @@ export interface UserRunner {
 const WORKER_TIMEOUT_MS = 60_000;
 const WORKER_MAX_OUTPUT = 4 * 1024 * 1024;
 
-function findUpwards(rel: string): string | undefined {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const p = path.join(dir, rel);
-    if (fs.existsSync(p)) return p;
-    dir = path.dirname(dir);
-  }
-  return undefined;
-}
-
 /** build/Release/vmtoolsd-runas, or $VMTOOLSD_RUNAS_PATH. */
 export function findRunasHelper(): string | undefined {
-  return process.env.VMTOOLSD_RUNAS_PATH ?? findUpwards(path.join('build', 'Release', 'vmtoolsd-runas'));
+  return process.env.VMTOOLSD_RUNAS_PATH ?? findBuildArtifact('vmtoolsd-runas');
 }
 
 function requireAuthenticated(user: AuthenticatedUser): void {

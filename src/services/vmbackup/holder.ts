@@ -7,8 +7,8 @@
  * SIGKILL nor a hang of the daemon can leave a file system frozen.
  */
 import { spawn, ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { findBuildArtifact } from '../../native/artifacts';
 
 export const HOLDER_NAME = 'vmtoolsd-freeze-holder';
 
@@ -16,13 +16,7 @@ export const HOLDER_NAME = 'vmtoolsd-freeze-holder';
 export function findHolder(): string {
   const env = process.env.VMTOOLSD_FREEZE_HOLDER;
   if (env) return env;
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const p = path.join(dir, 'build', 'Release', HOLDER_NAME);
-    if (fs.existsSync(p)) return p;
-    dir = path.dirname(dir);
-  }
-  return path.join('/usr/lib/vmtoolsd-node', HOLDER_NAME);
+  return findBuildArtifact(HOLDER_NAME) ?? path.join('/usr/lib/vmtoolsd-node', HOLDER_NAME);
 }
 
 export interface HolderOptions {
