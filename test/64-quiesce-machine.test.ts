@@ -17,8 +17,7 @@ import {
   VmBackupConfig, VmBackupService,
 } from '../src/services/vmbackup';
 import { isFrozen, LoopFs, loopFsBlocker, makeLoopFs, thawQuietly } from './helpers/loopfs';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/native-env';
 
 describe('vmbackup mount selection (quiesce.md §4.1)', () => {
   const table = [

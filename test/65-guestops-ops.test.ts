@@ -16,8 +16,7 @@ import { quietLog } from './helpers/guestopsFakes';
 import { makePamConfDir } from './helpers/pamTestConf';
 import { createGroup, createUser, removeAll, TestUser, usersAvailable } from './helpers/testUsers';
 import { bodies, buildMessage, Creds, hgfs, OP, parseReply, relayedArgs, VixReply } from './helpers/vixClient';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/native-env';
 
 describe('65 guestops operations (real PAM, real runas helper)', function () {
   this.timeout(60_000);

@@ -30,6 +30,7 @@ import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { bodies, buildMessage, Creds, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
 import { cleanEnv, run, which } from './helpers/host-commands';
+import { sleep } from './helpers/native-env';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
@@ -80,10 +81,6 @@ function writeHostAccounts(rootfs: string, dir: string): Record<string, string> 
     fs.chownSync(h, u.uid, u.gid);
   }
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function rpciText(log: SimLogEntry[]): string[] {

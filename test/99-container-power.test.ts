@@ -38,6 +38,7 @@ import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { CUST_STATIC, makePackage, makeTargetRoot } from './helpers/deploypkg';
 import { cleanEnv, run, which } from './helpers/host-commands';
+import { sleep } from './helpers/native-env';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
@@ -47,8 +48,6 @@ const SHIM_IN_CONTAINER = '/run/vmtoolsd-test/vmtoolsd_trap_shim.so';
 const REC_IN_CONTAINER = '/run/vmtoolsd-rec';
 const INIT_IN_CONTAINER = '/run/vmtoolsd-init/busybox';
 const DEPLOY_LOG = '/var/log/vmware-imc/toolsDeployPkg.log';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The fake init, statically linked (the image's glibc may be older than this machine's), named busybox. */
 function buildStaticBusybox(): string {
