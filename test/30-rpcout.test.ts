@@ -198,7 +198,10 @@ describeUnderShim(__filename, 'RPCI and TCLO over the backdoor (simulator)', fun
       lb.close();
       // eslint-disable-next-line no-console
       console.log(`      µs: LB call ${r.lbGetVersion.toFixed(1)}, RPC HB ${r.rpcHb.toFixed(1)} (5 calls), RPC LB ${r.rpcLb.toFixed(1)} (11 calls), one-shot HB ${r.oneShotHb.toFixed(1)} (7 calls)`);
-      assert.ok(r.rpcHb < r.rpcLb, 'HB is cheaper than LB');
+      // Informative only: timing is never asserted in unit tests (the
+      // machine may be loaded). The call counts that make HB cheaper are
+      // asserted above; bench/channel.ts measures the cost.
+      for (const v of Object.values(r)) assert.ok(Number.isFinite(v) && v > 0);
     });
   });
 });
