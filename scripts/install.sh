@@ -26,7 +26,7 @@ usage: scripts/install.sh [--destdir DIR] [--prefix /usr/local] [--unitdir /etc/
   --prefix P      installation prefix (default /usr/local)
   --unitdir D     where vmtoolsd.service goes (default /etc/systemd/system)
   --no-units      do not install systemd units (container images)
-Build first: bash scripts/setup.sh (or npx node-gyp rebuild && npx tsc -p tsconfig.json).
+Build first: bash scripts/setup.sh (or npm run build).
 EOF
 }
 
@@ -57,6 +57,12 @@ for f in dist/src/cli/vmtoolsd.js dist/src/cli/toolboxCmd.js \
          build/Release/vmtoolsd-runas build/Release/vmtoolsd-freeze-holder; do
   [ -e "$f" ] || { echo "install.sh: $f missing; build first (bash scripts/setup.sh)" >&2; exit 1; }
 done
+# The bundles are what bin/ runs (bin/entry.js); one older than tsc's output
+# would be skipped there, so refuse to install it.
+for e in vmtoolsd toolboxCmd; do
+  [ ! "dist/src/cli/$e.js" -nt "dist/src/cli/$e.bundle.js" ] ||
+    { echo "install.sh: dist/src/cli/$e.bundle.js missing or stale; build first (bash scripts/setup.sh)" >&2; exit 1; }
+done
 
 pkg="$destdir$prefix/lib/vmtoolsd-node"
 log "installing into ${destdir:-/} (prefix $prefix)"
@@ -65,6 +71,7 @@ install -d "$pkg/bin" "$pkg/build/Release" "$pkg/dist" "$destdir$prefix/bin"
 install -m 0644 package.json "$pkg/"
 [ -f package-lock.json ] && install -m 0644 package-lock.json "$pkg/"
 install -m 0755 bin/vmtoolsd bin/vmware-toolbox-cmd "$pkg/bin/"
+install -m 0644 bin/entry.js "$pkg/bin/"
 install -m 0755 build/Release/vmware-rpctool "$pkg/build/Release/"
 install -m 0644 build/Release/vmtools_native.node "$pkg/build/Release/"
 # Spawned by the daemon, found upwards from dist/ in build/Release
@@ -75,6 +82,7 @@ ln -sfn ../build/Release/vmware-rpctool "$pkg/bin/vmware-rpctool"
 
 # Compiled sources without the simulator, the demo and source maps: none of
 # them is needed by the agent or its tools (the simulator is a test fixture).
+# tar keeps the mtimes bin/entry.js compares (bundle vs plain module).
 tar -C dist -cf - --exclude='src/sim' --exclude='src/demo' --exclude='*.map' src | tar -C "$pkg/dist" -xf -
 
 # Production dependencies only: a copy of node_modules pruned offline

@@ -4,7 +4,8 @@
 #   1. Debian packages: the compiler toolchain and open-vm-tools' libraries;
 #   2. Debian's open-vm-tools 12.2, unpacked into .cache/ovt (never installed:
 #      its service must not start on this machine), the differential reference;
-#   3. npm packages, the native build (addon, vmware-rpctool, trap shim), tsc.
+#   3. npm packages, the native build (addon, vmware-rpctool, trap shim), tsc,
+#      and the bundled entry points (scripts/bundle.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -57,3 +58,5 @@ if [ ! -f "$native_out" ] || [ ! -x build/Release/vmtoolsd-runas ] || [ ! -x bui
 fi
 log "compiling TypeScript"
 npx --no-install tsc -p tsconfig.json
+log "bundling the entry points"
+node scripts/bundle.js >/dev/null

@@ -8,8 +8,7 @@
  * Options the reference has for its plugin loader (-p) are accepted and
  * ignored: services are built in.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { quickParse, type QuickOption } from './quickArgs';
 import { applyEnvironmentChanges, ConfigWatcher, DEFAULT_TOOLS_CONF_PATH, environmentChanges, GLIB_LOG_LEVELS, GLibLogLevel, ToolsConfig } from '../config';
 import { createLogger, followConfig, RootLogger } from '../log';
 import { detect, DetectResult } from '../native';
@@ -246,19 +245,38 @@ async function runService(configPath: string, level: GLibLogLevel | undefined): 
   return new Promise<number>(() => undefined); // runs until a signal
 }
 
-export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
-  const args = await yargs(argv)
+/** The options, shared by the fast path and yargs (one table, one truth). */
+export const OPTIONS = {
+  name: { name: 'name', alias: 'n', default: 'vmsvc', describe: 'Service name; only "vmsvc" (the system service) is provided' },
+  config: { name: 'config', alias: 'c', default: DEFAULT_TOOLS_CONF_PATH, describe: 'tools.conf to use (missing is fine: defaults)' },
+  cmd: { name: 'cmd', describe: 'Send one RPC to the host, print its reply and exit (0 on success)' },
+  logLevel: { name: 'log-level', choices: GLIB_LOG_LEVELS, describe: 'Log level for every domain, overriding tools.conf [logging]' },
+  pluginPath: { name: 'plugin-path', alias: 'p', describe: 'Accepted for compatibility; services are built in' },
+} as const satisfies Record<string, QuickOption & { describe: string }>;
+
+export interface MainArgs {
+  name: string;
+  config: string;
+  cmd?: string;
+  'log-level'?: GLibLogLevel;
+}
+
+/** Everything yargs does: help, version, errors, and any command line quickParse leaves to it. */
+export async function parseWithYargs(argv: string[]): Promise<MainArgs> {
+  const { default: yargs } = await import('yargs');
+  const o = OPTIONS;
+  return yargs(argv)
     .scriptName('vmtoolsd')
     .usage(
       '$0 [options]\n\n' +
         'The vmtoolsd-node guest agent: tells VMware that tools are running, reports guest ' +
         'information and serves the host\'s requests over the backdoor and vsock channels.',
     )
-    .option('name', { alias: 'n', type: 'string', default: 'vmsvc', describe: 'Service name; only "vmsvc" (the system service) is provided' })
-    .option('config', { alias: 'c', type: 'string', default: DEFAULT_TOOLS_CONF_PATH, describe: 'tools.conf to use (missing is fine: defaults)' })
-    .option('cmd', { type: 'string', describe: 'Send one RPC to the host, print its reply and exit (0 on success)' })
-    .option('log-level', { choices: GLIB_LOG_LEVELS, describe: 'Log level for every domain, overriding tools.conf [logging]' })
-    .option('plugin-path', { alias: 'p', type: 'string', hidden: true, describe: 'Accepted for compatibility; services are built in' })
+    .option(o.name.name, { alias: o.name.alias, type: 'string', default: o.name.default, describe: o.name.describe })
+    .option(o.config.name, { alias: o.config.alias, type: 'string', default: o.config.default, describe: o.config.describe })
+    .option(o.cmd.name, { type: 'string', describe: o.cmd.describe })
+    .option(o.logLevel.name, { choices: o.logLevel.choices, describe: o.logLevel.describe })
+    .option(o.pluginPath.name, { alias: o.pluginPath.alias, type: 'string', hidden: true, describe: o.pluginPath.describe })
     .example('$0', 'run the system service with /etc/vmware-tools/tools.conf')
     .example('$0 --cmd "info-get guestinfo.ovfEnv"', 'read a guest variable (as cloud-init does)')
     .epilog(
@@ -272,6 +290,27 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .wrap(Math.min(100, process.stdout.columns || 100))
     .strict()
     .parseAsync();
+}
+
+/**
+ * The command line: the start-up fast path when it holds only known options
+ * with plain values (src/cli/quickArgs.ts), yargs for everything else.
+ */
+export async function parseMainArgs(argv: string[]): Promise<MainArgs> {
+  const quick = quickParse(argv, Object.values(OPTIONS));
+  if (quick) {
+    return {
+      name: quick.name!,
+      config: quick.config!,
+      ...(quick.cmd !== undefined ? { cmd: quick.cmd } : {}),
+      ...(quick['log-level'] !== undefined ? { 'log-level': quick['log-level'] as GLibLogLevel } : {}),
+    };
+  }
+  return parseWithYargs(argv);
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const args = await parseMainArgs(argv);
 
   if (args.cmd !== undefined) return runCmd(args.cmd);
   if (args.name !== 'vmsvc') {

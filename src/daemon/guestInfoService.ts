@@ -5,6 +5,13 @@
  * §10): the first full report goes out right after `reset`, not 30 s after
  * start, because Packer, `govc vm.ip` and `linuxkit run vcenter -waitForIP`
  * wait for the IP. After that the reference's intervals apply.
+ *
+ * That report goes out just after the `reset` reply, not before it: on the
+ * backdoor the reply travels with the next poll, and a gather (~40 ms of
+ * /proc and /sys reads, more on a busy guest) in the reset hook would hold
+ * the host's handshake back by as much. The poll's 0-delay timer is set
+ * before the reset hook runs (tcloLoop.ts), so a 0-delay timer set in the
+ * hook fires after it.
  */
 import {
   buildGuestInfoConfig,
@@ -45,7 +52,13 @@ export function guestInfoServices(opts: {
           setOption: (name, value) => void service.handleSetOption(name, value),
           onReset: () => {
             service.onReset();
-            service.reportAll();
+            setTimeout(() => {
+              try {
+                service.reportAll();
+              } catch (e) {
+                opts.log.warn(`guest info report after reset failed: ${e instanceof Error ? e.message : String(e)}`);
+              }
+            }, 0);
           },
         },
       ],

@@ -61,6 +61,16 @@ function requireAuthenticated(user: AuthenticatedUser): void {
   securityCounters.authenticatedExecutions++;
 }
 
+/**
+ * userWorker.js, which the helper runs with `node -e`: beside this module,
+ * or, when this code runs from the daemon's bundle in dist/src/cli/
+ * (scripts/bundle.js), in ../services/guestops/ from there.
+ */
+export function userWorkerPath(dir = __dirname): string {
+  const candidates = [path.join(dir, 'userWorker.js'), path.join(dir, '..', 'services', 'guestops', 'userWorker.js')];
+  return candidates.find((p) => fs.existsSync(p)) ?? candidates[0]!;
+}
+
 export class HelperRunner implements UserRunner {
   private readonly workerSource: string;
 
@@ -68,7 +78,7 @@ export class HelperRunner implements UserRunner {
     private readonly helper: string,
     private readonly nodePath = process.execPath,
   ) {
-    this.workerSource = fs.readFileSync(path.join(__dirname, 'userWorker.js'), 'utf8');
+    this.workerSource = fs.readFileSync(userWorkerPath(), 'utf8');
   }
 
   runWorker(user: AuthenticatedUser, request: Record<string, unknown> & { op: string }): Promise<WorkerReply> {
