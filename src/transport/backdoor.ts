@@ -1,7 +1,7 @@
 /** RPCI and TCLO over the backdoor message layer (channel.md §3–5). */
 import { Channel, OpenOptions, Protocol, rpcOneShot } from '../native';
 import type { RpcReply } from '../rpc/types';
-import type { RpciTransport, TcloTransport } from './transport';
+import { closeQuietly, type RpciTransport, type TcloTransport } from './transport';
 
 /** A persistent backdoor channel of one protocol; base of the two transports below. */
 abstract class BackdoorChannel {
@@ -22,13 +22,7 @@ abstract class BackdoorChannel {
   }
 
   stop(): void {
-    if (!this.channel.isOpen) return;
-    try {
-      this.channel.close();
-    } catch {
-      // The host may already have dropped the channel (reset, vMotion);
-      // it is closed locally either way.
-    }
+    if (this.channel.isOpen) closeQuietly(this.channel);
   }
 }
 

@@ -32,3 +32,15 @@ export interface TcloTransport {
    */
   poll(reply: Buffer): Buffer | null;
 }
+
+/**
+ * Closes a channel whose peer may already be gone: the host drops channels
+ * on reset and vMotion, and the channel is closed locally either way.
+ */
+export function closeQuietly(channel: { close(): void } | undefined): void {
+  try {
+    channel?.close();
+  } catch {
+    // closed locally either way
+  }
+}

@@ -1,7 +1,7 @@
 /** RPCI over AF_VSOCK (channel.md §6.2): one DATA packet out, one packet back per call. */
 import { GUESTRPC_RPCI_VSOCK_PORT, VsockChannel } from '../native';
 import type { RpcReply } from '../rpc/types';
-import type { RpciTransport } from './transport';
+import { closeQuietly, type RpciTransport } from './transport';
 
 export interface VsockRpciOptions {
   /** Ask the VMX to close after each reply (one-shot channels, §6.3). */
@@ -47,11 +47,7 @@ export class VsockRpci implements RpciTransport {
   stop(): void {
     const ch = this.channel;
     this.channel = undefined;
-    try {
-      ch?.close();
-    } catch {
-      // closed locally either way
-    }
+    closeQuietly(ch);
   }
 
   call(request: Buffer): RpcReply {

@@ -19,7 +19,7 @@
 import { Channel, ChannelError, detect, DetectResult, lowBandwidth } from '../../native';
 import { RpcOut } from '../../rpc/rpcout';
 import type { RpcReply } from '../../rpc/types';
-import type { RpciTransport } from '../../transport/transport';
+import { closeQuietly, type RpciTransport } from '../../transport/transport';
 import { VsockRpci } from '../../transport/vsock';
 
 /** Registers after a backdoor LB call (32-bit views). */
@@ -104,11 +104,7 @@ export class BackdoorRawRpci implements RpciTransport {
   stop(): void {
     const ch = this.channel;
     this.channel = undefined;
-    try {
-      ch?.close();
-    } catch {
-      // closed locally either way
-    }
+    closeQuietly(ch);
   }
 
   call(request: Buffer): RpcReply {
