@@ -232,6 +232,13 @@ describe('container image (umoci bundle run with runc against the simulator)', f
       const st = fs.statSync(path.join(rootfs, 'usr', 'lib', 'vmtoolsd-node', 'build', 'Release', h));
       assert.ok(st.isFile() && (st.mode & 0o111) !== 0, `${h} executable in the image`);
     }
+    // bin/ runs the bundles there (bin/entry.js): present, current, with their code caches (tar kept the order of the mtimes).
+    const cli = path.join(rootfs, 'usr', 'lib', 'vmtoolsd-node', 'dist', 'src', 'cli');
+    for (const e of ['vmtoolsd', 'toolboxCmd']) {
+      const m = (f: string): number => fs.statSync(path.join(cli, f)).mtimeMs;
+      assert.ok(m(`${e}.bundle.js`) >= m(`${e}.js`), `${e}.bundle.js current in the image`);
+      assert.ok(m(`${e}.bundle.v8cache`) >= m(`${e}.bundle.js`), `${e}.bundle.v8cache current in the image`);
+    }
     // Nothing of the build machine: its resolver and host name are not the VM's.
     assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'resolv.conf'), 'utf8'), '');
     assert.equal(fs.readFileSync(path.join(rootfs, 'etc', 'hostname'), 'utf8'), '');
