@@ -30,13 +30,12 @@ import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { bodies, buildMessage, Creds, OP, parseReply, relayedCommand, VixReply } from './helpers/vixClient';
 import { cleanEnv, run, which } from './helpers/host-commands';
+import { isolateFromThisMachine, OciMount, SHIM_IN_CONTAINER, SIM_DIR_IN_CONTAINER } from './helpers/oci-runtime';
 import { sleep } from './helpers/native-env';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
 const CONTAINER_HOSTNAME = 'vmtoolsd-in-container';
-const SIM_DIR_IN_CONTAINER = '/run/vmtoolsd-sim';
-const SHIM_IN_CONTAINER = '/run/vmtoolsd-test/vmtoolsd_trap_shim.so';
 
 /** The scratch host accounts (guest-ops.md §4: name/password checked by PAM). */
 const GUEST = { name: 'vmtguest', uid: 4242, gid: 4242, password: 'Guest-Pw-4242', shell: '/bin/vmtsh' };
@@ -87,8 +86,6 @@ function rpciText(log: SimLogEntry[]): string[] {
   return log.filter((e) => e.proto === 'RPCI' && e.request).map((e) => e.request!.toString('latin1'));
 }
 
-interface OciMount { destination: string; type: string; source: string; options?: string[] }
-
 /** The runtime config for this test (see the file comment for why each choice). */
 function testConfig(base: Record<string, any>, simDir: string, confDir: string, accounts: Record<string, string>): Record<string, any> {
   const cfg = structuredClone(base);
@@ -122,13 +119,7 @@ function testConfig(base: Record<string, any>, simDir: string, confDir: string, 
     { destination: '/home', type: 'bind', source: accounts.home, options: ['bind', 'rw'] },
   );
   cfg.mounts = mounts;
-  cfg.linux = cfg.linux ?? {};
-  // Private namespaces only: never this machine's pid, net, ipc or uts.
-  cfg.linux.namespaces = ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type }));
-  delete cfg.linux.cgroupsPath;
-  delete cfg.linux.resources;
-  delete cfg.linux.uidMappings;
-  delete cfg.linux.gidMappings;
+  isolateFromThisMachine(cfg);
   return cfg;
 }
 

@@ -38,13 +38,12 @@ import type { SimLogEntry } from '../src/sim/control';
 import { REPO_ROOT, SHIM_LIBRARY, SimHandle, startSimulator } from '../src/sim/harness';
 import { CUST_STATIC, makePackage, makeTargetRoot } from './helpers/deploypkg';
 import { cleanEnv, run, which } from './helpers/host-commands';
+import { isolateFromThisMachine, OciMount, SHIM_IN_CONTAINER, SIM_DIR_IN_CONTAINER } from './helpers/oci-runtime';
 import { sleep } from './helpers/native-env';
 
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'container', 'build-image.sh');
 const ARCHIVE = path.join(REPO_ROOT, '.cache', 'container', 'out', 'vmtoolsd-node.oci.tar');
 const FAKE_INIT_SOURCE = path.join(REPO_ROOT, 'test', 'fixtures', 'power', 'fake-init.c');
-const SIM_DIR_IN_CONTAINER = '/run/vmtoolsd-sim';
-const SHIM_IN_CONTAINER = '/run/vmtoolsd-test/vmtoolsd_trap_shim.so';
 const REC_IN_CONTAINER = '/run/vmtoolsd-rec';
 const INIT_IN_CONTAINER = '/run/vmtoolsd-init/busybox';
 const DEPLOY_LOG = '/var/log/vmware-imc/toolsDeployPkg.log';
@@ -57,8 +56,6 @@ function buildStaticBusybox(): string {
   run('cc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, FAKE_INIT_SOURCE]);
   return out;
 }
-
-interface OciMount { destination: string; type: string; source: string; options?: string[] }
 
 interface ContainerSpec {
   name: string;
@@ -93,13 +90,7 @@ class TestContainer {
       ...spec.mounts,
     );
     cfg.mounts = mounts;
-    cfg.linux = cfg.linux ?? {};
-    // Private namespaces only: never this machine's pid, net, ipc or uts.
-    cfg.linux.namespaces = ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type }));
-    delete cfg.linux.cgroupsPath;
-    delete cfg.linux.resources;
-    delete cfg.linux.uidMappings;
-    delete cfg.linux.gidMappings;
+    isolateFromThisMachine(cfg);
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2));
     return new TestContainer(runtime, `vmtoolsd-pw-${spec.name}-${process.pid}`, bundle);
   }
