@@ -16,7 +16,7 @@ const path = require('node:path');
 
 const CLI_DIR = path.join(__dirname, '..', 'dist', 'src', 'cli');
 
-/** How the last entryModule() load went, for tests: 'plain', 'bundle', 'bundle+cache', 'bundle+rejected-cache'. */
+/** How the last loadEntry() went, for tests: 'plain', 'bundle', 'bundle+cache', 'bundle+rejected-cache'. */
 const lastLoad = { how: 'none' };
 
 function mtimeMs(file) {
@@ -36,9 +36,25 @@ function entryModule(name, cliDir = CLI_DIR, env = process.env) {
   return b >= 0 && b >= mtimeMs(plain) ? bundled : plain;
 }
 
+/** Where a bundle's V8 code cache is: <name>.bundle.v8cache beside it. */
+function codeCachePath(bundle) {
+  return bundle.replace(/\.js$/, '.v8cache');
+}
+
+/**
+ * A bundle's module wrapper compiled as a script, with `cachedData` if
+ * given. scripts/bundle.js makes the cache through this same function:
+ * V8 accepts a cache only for the same source and filename.
+ */
+function compileBundle(file, cachedData) {
+  const Module = require('node:module');
+  const vm = require('node:vm');
+  return new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+}
+
 /** The code cache for a bundle, if one was made after it (else undefined). */
 function codeCacheFor(bundle) {
-  const cache = bundle.replace(/\.js$/, '.v8cache');
+  const cache = codeCachePath(bundle);
   const c = mtimeMs(cache);
   if (c < 0 || c < mtimeMs(bundle)) return undefined;
   try {
@@ -56,8 +72,7 @@ function requireBundle(file) {
     return require(file);
   }
   const Module = require('node:module');
-  const vm = require('node:vm');
-  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+  const script = compileBundle(file, cachedData);
   lastLoad.how = script.cachedDataRejected ? 'bundle+rejected-cache' : 'bundle+cache';
   const m = new Module(file, module);
   m.filename = file;
@@ -87,4 +102,4 @@ function runEntry(name, label) {
   );
 }
 
-module.exports = { entryModule, loadEntry, runEntry, lastLoad };
+module.exports = { codeCachePath, compileBundle, entryModule, loadEntry, runEntry, lastLoad };

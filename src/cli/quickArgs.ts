@@ -8,7 +8,7 @@
  *
  * The contract: `quickParse` returns values only where yargs would return
  * the same ones; otherwise `undefined`, and the caller asks yargs. It never
- * reports an error itself. Test 86 checks it against yargs.
+ * reports an error itself. Test 88 checks it against yargs.
  */
 
 export interface QuickOption {
